@@ -1,0 +1,128 @@
+"""The notebook-facing helpers of visible and hidden tests.
+
+Every check has a stable id (e.g. ``"02.sigmoid.forward.3"``), draws its inputs from its
+own seeded generator (:func:`rng`, never the global RNG) and hands the helper the
+student's value and the oracle's value, not a verdict. A failing check raises
+:class:`CheckFailed` with a message that says what was compared, the shapes, the largest
+error and where, and a hint - never the expected values.
+
+When the environment variable ``HANDGRAD_RECORD`` names a file (the grading round sets
+it), each check also appends what it saw to that file as plain data (see
+:mod:`handgrad.record`) so that a trusted process can judge it outside the kernel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from typing import Any, Callable
+
+import numpy as np
+
+from handgrad import compare, record
+
+# Taken once, at import, before any student code runs.
+_RECORD_PATH = os.environ.get(record.ENV_VAR) or None
+# A round may salt the seeds so that each round draws new inputs; the reference
+# solution runs with the same salt, so its records stay comparable.
+_SEED_SALT = os.environ.get("HANDGRAD_SEED_SALT", "")
+
+
+class CheckFailed(AssertionError):
+    """A check found a difference; the message is meant for the student."""
+
+
+def rng(check_id: str) -> np.random.Generator:
+    """The seeded generator that belongs to one check id (independent of the global RNG)."""
+    digest = hashlib.sha256(f"{_SEED_SALT}/{check_id}".encode()).digest()
+    return np.random.Generator(np.random.PCG64(int.from_bytes(digest[:8], "little")))
+
+
+def _record(check_id: str, kind: str, what: str, got: Any, expected: Any, verdict: compare.Verdict,
+            **extra: Any) -> None:
+    if _RECORD_PATH is None:
+        return
+    entry = {"check": check_id, "kind": kind, "what": what, "passed": verdict.passed,
+             "message": verdict.message, **extra}
+    if kind == "exact":
+        entry["got"] = got if compare.is_plain(got) else compare.describe(got)
+        entry["expected"] = expected
+    else:
+        entry["got"] = record.encode_array(got)
+        entry["expected"] = record.encode_array(expected)
+    record.append(_RECORD_PATH, entry)
+
+
+def _finish(check_id: str, verdict: compare.Verdict) -> None:
+    __tracebackhide__ = True
+    if not verdict.passed:
+        raise CheckFailed(f"[{check_id}] {verdict.message}")
+
+
+def close(check_id: str, got: Any, expected: Any, what: str, rtol: float = compare.RTOL,
+          atol: float = compare.ATOL, hint: str = "") -> None:
+    """Check that the student's array ``got`` matches the oracle's ``expected`` (shape, then values)."""
+    __tracebackhide__ = True
+    verdict = compare.compare_arrays(what, got, expected, rtol=rtol, atol=atol, hint=hint)
+    _record(check_id, "close", what, got, expected, verdict, rtol=rtol, atol=atol, hint=hint)
+    _finish(check_id, verdict)
+
+
+def same(check_id: str, got: Any, expected: Any, what: str, hint: str = "") -> None:
+    """Check a plain answer (a letter, a number, a flag) without revealing the expected one."""
+    __tracebackhide__ = True
+    verdict = compare.compare_exact(what, got, expected, hint=hint)
+    _record(check_id, "exact", what, got, expected, verdict, hint=hint)
+    _finish(check_id, verdict)
+
+
+def unchanged(check_id: str, original: np.ndarray, after: Any, what: str,
+              hint: str = "work on a copy: `x = x + 0` or out-of-place operations instead of `x += ...`, `x[...] = ...`") -> None:
+    """Check that an array handed to student code was not modified in place."""
+    __tracebackhide__ = True
+    verdict = compare.compare_arrays(what, after, original, rtol=0.0, atol=0.0, hint=hint)
+    if not verdict.passed:
+        verdict = compare.Verdict(False, f"{what}: your code modified an array it was given, in place.\n  hint: {hint}")
+    _record(check_id, "close", what, after, original, verdict, rtol=0.0, atol=0.0, hint=hint)
+    _finish(check_id, verdict)
+
+
+def call(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run student code for a check: warnings stay quiet, an exception becomes a clear CheckFailed."""
+    __tracebackhide__ = True
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        # Warnings would print to stderr, which nbgrader scores as a failure of the cell.
+        warnings.simplefilter("ignore")
+        try:
+            return function(*args, **kwargs)
+        except CheckFailed:
+            raise
+        except NotImplementedError as error:
+            raise CheckFailed(f"{what}: not implemented yet ({error or 'NotImplementedError'}).") from None
+        except Exception as error:
+            raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from error
+
+
+def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central finite differences of a scalar function ``f`` at ``x`` (same shape as ``x``)."""
+    x = np.array(x, dtype=np.float64, copy=True)
+    grad = np.zeros_like(x)
+    for index in np.ndindex(*x.shape):
+        saved = x[index]
+        x[index] = saved + eps
+        plus = float(f(x.copy()))
+        x[index] = saved - eps
+        minus = float(f(x.copy()))
+        x[index] = saved
+        grad[index] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def gradcheck(check_id: str, f: Callable[[np.ndarray], float], x: np.ndarray, analytic: Any, what: str,
+              eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7, hint: str = "") -> None:
+    """Compare an analytic gradient with central finite differences of ``f`` at ``x``."""
+    __tracebackhide__ = True
+    numeric = numerical_gradient(f, x, eps=eps)
+    close(check_id, analytic, numeric, what=f"{what} (against finite differences)", rtol=rtol, atol=atol,
+          hint=hint)

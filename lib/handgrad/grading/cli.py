@@ -1,0 +1,54 @@
+"""`handgrad grade`: the trusted grading round from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from handgrad.grading import sandbox
+from handgrad.grading.round import InfrastructureError, print_table, run_round
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the round; exit 0 when every student was graded."""
+    parser = argparse.ArgumentParser(prog="handgrad", description="handgrad course tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+    grade = commands.add_parser("grade", help="release, grade every submission in a sandbox, feedback, report")
+    grade.add_argument("--course", default=".", help="the course folder (default: the current one)")
+    grade.add_argument("--assignment", action="append", dest="assignments", metavar="ID",
+                       help="grade only this assignment (repeatable; default: all of source/)")
+    grade.add_argument("--jobs", type=int, default=1, help="students graded in parallel (default 1)")
+    grade.add_argument("--cell-timeout", type=float, default=sandbox.Limits.cell_timeout,
+                       help="seconds per cell before it is interrupted")
+    grade.add_argument("--isolation", choices=["bubblewrap", "limits"], default=None,
+                       help="force a sandbox kind (default: bubblewrap when it works here)")
+    grade.add_argument("--salt", default=os.environ.get("HANDGRAD_SEED_SALT", ""),
+                       help="seed salt so that each round draws new hidden-test inputs")
+    grade.add_argument("--no-release", action="store_true", help="do not rebuild release/ first")
+    args = parser.parse_args(argv)
+
+    # nbgrader calls helpers (alembic) found next to this Python.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    started = time.monotonic()
+    limits = sandbox.Limits(cell_timeout=args.cell_timeout)
+    try:
+        results, facts = run_round(Path(args.course), args.assignments, jobs=args.jobs, limits=limits,
+                                   isolation=args.isolation, salt=args.salt, do_release=not args.no_release)
+    except InfrastructureError as error:
+        print(f"handgrad grade: the round stopped, nothing was written: {error}", file=sys.stderr)
+        return 2
+    print_table(results)
+    facts["seconds"] = round(time.monotonic() - started, 1)
+    print("\nsummary: " + json.dumps(facts))
+    if facts["infrastructure_errors"]:
+        print("handgrad grade: infrastructure errors, nothing was written (see summary)", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

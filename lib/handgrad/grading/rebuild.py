@@ -1,0 +1,134 @@
+"""Instructor notebook + the student's solution cells -> the notebook that is run.
+
+Keyed by ``grade_id``: only the instructor's solution cells take the student's source;
+test cells, their metadata and points, and every other cell always come from the
+instructor. What the student changed besides (deleted, duplicated, retyped or re-flagged
+cells, code outside solution cells, pre-filled outputs, another kernel) is noted, never fatal.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+
+
+def nbgrader_meta(cell: nbformat.NotebookNode) -> dict:
+    """A cell's nbgrader metadata (empty for ordinary cells)."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def graded_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    """The instructor's graded cells, in order (autograded tests and manually graded answers)."""
+    return [cell for cell in notebook.cells if nbgrader_meta(cell).get("grade")]
+
+
+def is_autograded(cell: nbformat.NotebookNode) -> bool:
+    """A graded code cell that is not a solution: its points are decided by running it."""
+    meta = nbgrader_meta(cell)
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+@dataclass
+class Rebuilt:
+    """The notebook to run, or why there is none; plus what was noticed on the way."""
+
+    notebook: nbformat.NotebookNode | None
+    status: str = "ok"                       # ok, missing, corrupt
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+    from_student: set[str] = field(default_factory=set)   # solution grade_ids taken from the student
+
+
+def read_student(path: Path) -> tuple[nbformat.NotebookNode | None, str, str]:
+    """The student's notebook, or (None, status, reason) when it is missing or unreadable."""
+    if not path.exists():
+        return None, "missing", f"no submission at {path.name}"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+        notebook = nbformat.from_dict(raw)
+        if not isinstance(notebook.get("cells"), list):
+            raise ValueError("no list of cells")
+        for cell in notebook.cells:
+            if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str):
+                raise ValueError("a cell without a type")
+            source = cell.get("source", "")
+            cell["source"] = "".join(map(str, source)) if isinstance(source, list) else str(source)
+            if not isinstance(cell.get("metadata", {}), dict):
+                cell["metadata"] = {}
+    except Exception as error:  # any unreadable file is the student's corrupt notebook, not our crash
+        return None, "corrupt", f"not a readable notebook: {type(error).__name__}: {str(error)[:200]}"
+    return notebook, "ok", ""
+
+
+def rebuild(instructor: nbformat.NotebookNode, student_path: Path) -> Rebuilt:
+    """Merge the student's solution cells into a copy of the instructor's notebook."""
+    student, status, reason = read_student(student_path)
+    if student is None:
+        return Rebuilt(None, status=status, reason=reason)
+    notes: list[str] = []
+
+    kernel = student.get("metadata", {}).get("kernelspec", {}).get("name")
+    if kernel not in (None, "python3"):
+        notes.append(f"kernelspec '{kernel}' ignored: the course kernel (python3) runs every notebook")
+
+    by_id: dict[str, list[nbformat.NotebookNode]] = {}
+    for cell in student.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if isinstance(grade_id, str):
+            by_id.setdefault(grade_id, []).append(cell)
+
+    rebuilt = copy.deepcopy(instructor)
+    taken: set[str] = set()
+    for index, cell in enumerate(rebuilt.cells):
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        meta = nbgrader_meta(cell)
+        grade_id = meta.get("grade_id")
+        if not meta.get("solution"):
+            continue
+        candidates = by_id.get(grade_id, [])
+        if not candidates:
+            notes.append(f"solution cell '{grade_id}' was deleted: graded as left blank")
+            if cell.cell_type == "code":
+                cell.source = STUB
+            else:
+                cell.source = "YOUR ANSWER HERE"
+            continue
+        if len(candidates) > 1:
+            notes.append(f"solution cell '{grade_id}' appears {len(candidates)} times: the first one is used")
+        chosen = candidates[0]
+        if chosen.cell_type != cell.cell_type:
+            notes.append(f"solution cell '{grade_id}' was turned into a {chosen.cell_type} cell: its text is "
+                         f"used as {cell.cell_type}")
+        if chosen.get("outputs"):
+            notes.append(f"outputs saved in '{grade_id}' were ignored (everything is re-run)")
+        cell.source = chosen.get("source", "")
+        taken.add(grade_id)
+
+    instructor_ids = {nbgrader_meta(c).get("grade_id") for c in instructor.cells}
+    instructor_sources = {c.source for c in instructor.cells if c.cell_type == "code"}
+    for grade_id, cells in by_id.items():
+        if grade_id not in instructor_ids:
+            notes.append(f"cell '{grade_id}' is not part of the assignment: ignored")
+    for grade_id in instructor_ids - set(by_id) - {None}:
+        instructor_cell = next(c for c in instructor.cells if nbgrader_meta(c).get("grade_id") == grade_id)
+        if not nbgrader_meta(instructor_cell).get("solution"):
+            notes.append(f"read-only cell '{grade_id}' was missing: restored from the assignment")
+    for cell in student.cells:
+        meta = nbgrader_meta(cell)
+        flipped = meta.get("grade_id") in instructor_ids and meta.get("solution") and not any(
+            nbgrader_meta(c).get("solution") for c in instructor.cells if nbgrader_meta(c).get("grade_id") == meta.get("grade_id"))
+        if flipped:
+            notes.append(f"cell '{meta['grade_id']}' was marked as a solution: the assignment's version is used")
+    extra = [c for c in student.cells if c.cell_type == "code" and not nbgrader_meta(c).get("grade_id")
+             and str(c.get("source", "")).strip() and c.get("source") not in instructor_sources]
+    if extra:
+        notes.append(f"{len(extra)} code cell(s) outside the solution cells were not run: only solution cells count")
+    return Rebuilt(rebuilt, notes=notes, from_student=taken)

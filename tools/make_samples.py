@@ -1,0 +1,69 @@
+"""Write the sample submissions in submitted/ from release/ and source/.
+
+    python tools/make_samples.py
+
+`reference`: the release with the instructor's solution cells (full marks);
+`blank`: the untouched release (zero, no crash);
+`buggy`: the release with the solutions and typical mistakes (partial marks), taken from
+the `BUGGY_SUBMISSION` of each notebook's test module (tests/notebooks/test_<id>.py).
+tests/test_samples.py proves the files are what this script writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import sys
+from pathlib import Path
+
+import nbformat
+
+COURSE = Path(__file__).resolve().parents[1]
+
+
+def _solutions(notebook: nbformat.NotebookNode) -> dict[str, str]:
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in notebook.cells
+            if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+
+
+def buggy_cells(assignment: str) -> dict[str, str]:
+    """The buggy sample's replacement cells, from the notebook's test module."""
+    path = COURSE / "tests" / "notebooks" / f"test_{assignment}.py"
+    spec = importlib.util.spec_from_file_location(f"_samples_{assignment}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(COURSE))
+    spec.loader.exec_module(module)
+    return module.BUGGY_SUBMISSION
+
+
+def submission(release: nbformat.NotebookNode, cells: dict[str, str]) -> nbformat.NotebookNode:
+    """The release notebook with some solution cells filled in."""
+    filled = copy.deepcopy(release)
+    for cell in filled.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in cells and cell.metadata["nbgrader"].get("solution"):
+            cell.source = cells[grade_id]
+    return filled
+
+
+def samples(assignment: str) -> dict[str, nbformat.NotebookNode]:
+    """student -> notebook for the three sample students."""
+    release = nbformat.read(str(COURSE / "release" / assignment / f"{assignment}.ipynb"), as_version=4)
+    source = nbformat.read(str(COURSE / "source" / assignment / f"{assignment}.ipynb"), as_version=4)
+    solutions = _solutions(source)
+    return {"reference": submission(release, solutions), "blank": release,
+            "buggy": submission(release, {**solutions, **buggy_cells(assignment)})}
+
+
+def main() -> None:
+    """Write every sample of every released assignment."""
+    for folder in sorted((COURSE / "release").iterdir()):
+        for student, notebook in samples(folder.name).items():
+            path = COURSE / "submitted" / student / folder.name / f"{folder.name}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(notebook, str(path))
+            print(f"wrote {path.relative_to(COURSE)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -8,6 +8,7 @@ verdict before anything is rendered or stored.
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +77,9 @@ def record_in_gradebook(course: Path, results: list[Result]) -> None:
     """Autograded scores into nbgrader's gradebook (manual cells stay 'needs manual grade')."""
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    # nbgrader's own session handling warns (SAWarning) on a first submission; the rows are written all the same.
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        warnings.simplefilter("ignore")
         for result in results:
             gradebook.update_or_create_student(result.student)
             gradebook.update_or_create_submission(result.assignment, result.student)

@@ -89,6 +89,8 @@ def check_no_overflow(notebook: str, name: str, make: Callable[[], Any], torch_f
             grad = activation.derivative()
         except NotImplementedError:
             raise checks.CheckFailed(f"[{check_id}] {name}: not implemented yet.") from None
+        except (TypeError, ValueError, AttributeError) as error:
+            raise checks.CheckFailed(f"[{check_id}] {name} raised {type(error).__name__}: {error}") from None
         except FloatingPointError as error:
             raise checks.CheckFailed(
                 f"[{check_id}] {name}.forward(z) with |z| up to 1e3 overflowed ({error}): exp of a large "

@@ -1,0 +1,54 @@
+"""The sample submissions are what tools/make_samples.py writes, and they grade as COURSE.md says:
+reference full marks, blank zero without a crash, buggy partial marks."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import nbformat
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import make_samples  # noqa: E402
+
+COURSE = Path(__file__).resolve().parents[1]
+ASSIGNMENTS = sorted(p.name for p in (COURSE / "release").iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_samples_are_in_sync(assignment: str) -> None:
+    for student, notebook in make_samples.samples(assignment).items():
+        committed = nbformat.read(str(COURSE / "submitted" / student / assignment / f"{assignment}.ipynb"), 4)
+        assert [c.source for c in committed.cells] == [c.source for c in notebook.cells], \
+            f"submitted/{student}/{assignment} is stale: run `make samples`"
+
+
+def test_make_grade_on_the_samples(tmp_path: Path) -> None:
+    course = tmp_path / "course"
+    for folder in ("source", "submitted"):
+        shutil.copytree(COURSE / folder, course / folder)
+    shutil.copy(COURSE / "nbgrader_config.py", course)
+    done = subprocess.run([str(Path(sys.executable).parent / "handgrad"), "grade", "--course", str(course),
+                           "--jobs", "2"], capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "TOTAL" in done.stdout and "summary:" in done.stdout
+    totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    with open(course / "reports" / "grades.csv") as stream:
+        for row in csv.DictReader(stream):
+            if row["status"] != "manual":
+                totals[(row["student"], row["assignment"])][0] += float(row["score"])
+                totals[(row["student"], row["assignment"])][1] += float(row["max_score"])
+    for assignment in ASSIGNMENTS:
+        score, maximum = totals[("reference", assignment)]
+        assert score == maximum > 0, assignment
+        assert totals[("blank", assignment)][0] == 0, assignment
+        assert 0 < totals[("buggy", assignment)][0] < maximum, assignment
+        feedback = (course / "feedback" / "buggy" / assignment / f"{assignment}.html").read_text()
+        assert "BEGIN HIDDEN TESTS" not in feedback and "handgrad.suites" not in feedback
+        assert "FAILED" in feedback
+    assert (course / "release" / "02_activations" / "02_activations.ipynb").exists()

@@ -52,7 +52,10 @@ def as_float_array(value: Any) -> np.ndarray | None:
     if value is None or isinstance(value, (str, bytes, dict)):
         return None
     try:
-        array = np.array(value, dtype=np.float64, copy=True)
+        raw = np.asarray(value)
+        if np.iscomplexobj(raw):         # a complex answer is wrong, not its real part
+            return None
+        array = np.array(raw, dtype=np.float64, copy=True)
     except (TypeError, ValueError):
         return None
     return array.view(np.ndarray)
@@ -93,7 +96,8 @@ def compare_arrays(what: str, got: Any, expected: Any, rtol: float = RTOL, atol:
     # Non-finite expected entries (e.g. an oracle's inf) must be matched exactly.
     with np.errstate(invalid="ignore"):
         error = np.abs(got_array - expected_array)
-    error = np.where(np.isfinite(expected_array), error, np.where(got_array == expected_array, 0.0, np.inf))
+    same_special = (got_array == expected_array) | (np.isnan(got_array) & np.isnan(expected_array))
+    error = np.where(np.isfinite(expected_array), error, np.where(same_special, 0.0, np.inf))
     allowed = atol + rtol * np.abs(np.where(np.isfinite(expected_array), expected_array, 0.0))
     wrong = error > allowed
     if not wrong.any():

@@ -19,6 +19,7 @@ import numpy as np
 _array = np.array
 _float64 = np.float64
 _ndarray = np.ndarray
+_iscomplexobj = np.iscomplexobj
 _dumps = json.dumps
 _open = open
 
@@ -27,8 +28,13 @@ ENV_VAR = "HANDGRAD_RECORD"
 
 def encode_array(value: Any) -> dict[str, Any] | None:
     """A float64 copy of a numeric value as plain data, or None when it is not numeric."""
+    if value is None or isinstance(value, (str, bytes, dict)):
+        return None
     try:
-        array = _array(value, dtype=_float64, copy=True).view(_ndarray)
+        raw = _array(value)
+        if _iscomplexobj(raw):
+            return None
+        array = _array(raw, dtype=_float64, copy=True).view(_ndarray)
     except (TypeError, ValueError, OverflowError):
         return None
     return {"shape": [int(n) for n in array.shape], "data": [float(v) for v in array.ravel().tolist()]}

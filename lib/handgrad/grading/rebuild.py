@@ -19,9 +19,12 @@ STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
 
 def nbgrader_meta(cell: nbformat.NotebookNode) -> dict:
-    """A cell's nbgrader metadata (empty for ordinary cells)."""
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta if isinstance(meta, dict) else {}
+    """A cell's nbgrader metadata (empty for ordinary cells and for malformed metadata)."""
+    metadata = cell.get("metadata", {})
+    meta = metadata.get("nbgrader", {}) if isinstance(metadata, dict) else {}
+    if not isinstance(meta, dict) or not isinstance(meta.get("grade_id", ""), str):
+        return {}
+    return meta
 
 
 def graded_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
@@ -72,9 +75,17 @@ def rebuild(instructor: nbformat.NotebookNode, student_path: Path) -> Rebuilt:
     student, status, reason = read_student(student_path)
     if student is None:
         return Rebuilt(None, status=status, reason=reason)
-    notes: list[str] = []
+    try:
+        return _merge(instructor, student)
+    except (TypeError, ValueError, AttributeError, KeyError) as error:  # malformed beyond what we normalise
+        return Rebuilt(None, status="corrupt", reason=f"malformed notebook: {type(error).__name__}: {error}")
 
-    kernel = student.get("metadata", {}).get("kernelspec", {}).get("name")
+
+def _merge(instructor: nbformat.NotebookNode, student: nbformat.NotebookNode) -> Rebuilt:
+    notes: list[str] = []
+    metadata = student.get("metadata")
+    kernelspec = metadata.get("kernelspec") if isinstance(metadata, dict) else None
+    kernel = kernelspec.get("name") if isinstance(kernelspec, dict) else None
     if kernel not in (None, "python3"):
         notes.append(f"kernelspec '{kernel}' ignored: the course kernel (python3) runs every notebook")
 

@@ -8,11 +8,6 @@ plain `nbgrader autograde` sane as well, for instructors who run it by hand.
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 
 c.CourseDirectory.course_id = "handgrad"
-c.CourseDirectory.root = "."
-c.CourseDirectory.db_assignments = [
-    dict(name=name) for name in ("01_derivations", "02_activations", "03_loss", "04_linear",
-                                 "05_batchnorm", "06_mlp", "07_momentum", "08_cnn")
-]
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".handgrad"]
 
 # Student-facing stub and the markers the source notebooks use.

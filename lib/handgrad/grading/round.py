@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -135,7 +136,8 @@ def _grade_one(job: Job) -> Result:
     return result
 
 
-def reference_records(course: Path, assignment: str, job_template: dict[str, Any]) -> dict[str, list[dict]]:
+def reference_records(course: Path, assignment: str, job_template: dict[str, Any],
+                      workdir: Path) -> dict[str, list[dict]]:
     """Run the instructor's solution in its own sandbox (cached per round) and keep its records per cell."""
     source = course / "source" / assignment / f"{assignment}.ipynb"
     key = hashlib.sha256(source.read_bytes() + json.dumps(job_template["env"], sort_keys=True).encode()
@@ -144,7 +146,7 @@ def reference_records(course: Path, assignment: str, job_template: dict[str, Any
     if cache.exists():
         return json.loads(cache.read_text())
     notebook = nbformat.read(str(source), as_version=4)
-    runs = sandbox.run_notebook(notebook, course / ".handgrad" / "work" / f"reference-{assignment}",
+    runs = sandbox.run_notebook(notebook, workdir,
                                 job_template["limits"], job_template["env"], job_template["isolation"],
                                 [Path(p) for p in job_template["read_only"]])
     by_index = {run.index: run for run in runs}
@@ -250,15 +252,16 @@ def run_round(course: Path, assignments: list[str] | None = None, jobs: int = 1,
     template = {"limits": limits or sandbox.Limits(), "isolation": isolation,
                 "env": kernel_env(course, data_root, salt),
                 "read_only": tuple(str(p) for p in ([data_root] if data_root else []))}
-    work = course / ".handgrad" / "work"
+    # Scratch folders stay short: the kernel's unix sockets live there (paths of at most 107 bytes).
+    work = Path(tempfile.mkdtemp(prefix="handgrad-"))
     job_list = []
     for assignment in chosen:
-        reference = reference_records(course, assignment, template)
+        reference = reference_records(course, assignment, template, work / f"reference-{assignment[:2]}")
         instructor = str(course / "source" / assignment / f"{assignment}.ipynb")
         for student in students:
             submission = course / "submitted" / student / assignment / f"{assignment}.ipynb"
-            job_list.append(Job(student, assignment, instructor, str(submission),
-                                str(work / f"{student}-{assignment}"), reference, **template))
+            job_list.append(Job(student, assignment, instructor, str(submission), str(work / str(len(job_list))),
+                                reference, **template))
     if executor is None and jobs > 1:
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
@@ -267,6 +270,7 @@ def run_round(course: Path, assignments: list[str] | None = None, jobs: int = 1,
         results = [future.result() for future in [executor.submit(grade_one, job) for job in job_list]]
     else:
         results = [grade_one(job) for job in job_list]
+    shutil.rmtree(work, ignore_errors=True)
     results.sort(key=lambda r: (r.student, r.assignment))
     facts = summary(results)
     facts["isolation"] = isolation

@@ -1,0 +1,128 @@
+"""Lecture widget: the softmax Jacobian, as one logit moves.
+
+    from handgrad.demos import jacobian
+    jacobian.show()                 # live: a slider for one logit; headless: three static frames
+    jacobian.static_figure()        # the frames as a matplotlib Figure (scripts, slides)
+
+Left, the probabilities ``s = softmax(z)``; right, the Jacobian ``J[i, j] = d s_i / d z_j``
+as a heatmap, with the column of the moving logit framed. The Jacobian comes from
+``torch.autograd.functional.jacobian``, so the demo shows what the matrix looks like
+without giving away its closed form.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from numpy.typing import ArrayLike
+
+from handgrad import live
+
+__all__ = ["softmax_and_jacobian", "static_figure", "show"]
+
+DEFAULT_LOGITS = (2.0, 1.0, 0.0, -1.0, 0.5)
+# One fixed colour scale for every frame, so that frames can be compared; no entry exceeds it.
+COLOR_LIMIT = 0.25
+# Entries are written into the heatmap's cells up to this many classes.
+ANNOTATE_UP_TO = 8
+
+
+def softmax_and_jacobian(z: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """softmax(z) (C,) and its Jacobian (C, C), entry [i, j] = d s_i / d z_j, both by torch."""
+    logits = torch.tensor(np.asarray(z, dtype=np.float64))
+    probabilities = torch.softmax(logits, dim=0)
+    jac = torch.autograd.functional.jacobian(lambda v: torch.softmax(v, dim=0), logits)
+    return probabilities.numpy(), jac.numpy()
+
+
+def _draw(ax_probs: Axes, ax_jac: Axes, z: np.ndarray, index: int) -> None:
+    """Probabilities as bars (the moving logit's class highlighted) and the Jacobian as a heatmap."""
+    s, jac = softmax_and_jacobian(z)
+    classes = len(z)
+    colors = ["C1" if i == index else "C0" for i in range(classes)]
+    ax_probs.bar(range(classes), s, color=colors)
+    ax_probs.set_ylim(0, 1)
+    ax_probs.set_xticks(range(classes), [f"s_{i}" for i in range(classes)])
+    ax_probs.set_title(f"softmax(z), z_{index} = {z[index]:.2f}", fontsize=10)
+
+    ax_jac.imshow(jac, cmap="RdBu_r", vmin=-COLOR_LIMIT, vmax=COLOR_LIMIT)
+    ax_jac.set_xticks(range(classes), [f"z_{j}" for j in range(classes)])
+    ax_jac.set_yticks(range(classes), [f"s_{i}" for i in range(classes)])
+    ax_jac.set_title("J[i, j] = d s_i / d z_j", fontsize=10)
+    if classes <= ANNOTATE_UP_TO:
+        for (i, j), value in np.ndenumerate(jac):
+            shown = f"{value:.2f}" if abs(value) >= 0.005 else "0"  # no "-0.00"
+            ax_jac.text(j, i, shown, ha="center", va="center", fontsize=7,
+                        color="white" if abs(value) > 0.6 * COLOR_LIMIT else "black")
+    # Column `index`: how every probability responds to the logit that moves.
+    ax_jac.add_patch(Rectangle((index - 0.5, -0.5), 1, classes, fill=False, edgecolor="C1", linewidth=2,
+                              clip_on=False))
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    """An off-screen figure (no pyplot): nothing is shown twice, nothing leaks."""
+    figure = Figure(figsize=(width, height), dpi=90)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def static_figure(logits: ArrayLike = DEFAULT_LOGITS, index: int = 0,
+                  values: Sequence[float] = (-3.0, 0.0, 3.0)) -> Figure:
+    """One column per value of logit ``index``: probabilities on top, the Jacobian below."""
+    base = np.asarray(logits, dtype=np.float64)
+    figure = _new_figure(3.2 * len(values), 6.0)
+    axes = figure.subplots(2, len(values), squeeze=False, gridspec_kw={"height_ratios": [1, 1.6]})
+    for column, value in enumerate(values):
+        z = base.copy()
+        z[index] = value
+        _draw(axes[0, column], axes[1, column], z, index)
+    shown = ", ".join(f"{v:g}" for v in base)
+    figure.suptitle(f"The softmax Jacobian as z_{index} moves (other logits as in z = ({shown}))")
+    figure.tight_layout()
+    return figure
+
+
+def _png(figure: Figure) -> Any:
+    """The figure as an IPython PNG image (displayed the same way by every frontend)."""
+    from IPython.display import Image
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return Image(data=buffer.getvalue(), format="png")
+
+
+def show(logits: ArrayLike = DEFAULT_LOGITS, index: int = 0,
+         values: Sequence[float] = (-3.0, 0.0, 3.0)) -> None:
+    """Display the demo: live, a widget to pick a logit and move it; headless, :func:`static_figure`."""
+    from IPython.display import display
+
+    if live.is_headless():
+        display(_png(static_figure(logits, index, values)))
+        return
+    import ipywidgets as widgets
+
+    base = np.asarray(logits, dtype=np.float64)
+    which = widgets.Dropdown(options=[(f"z_{i}", i) for i in range(len(base))], value=index,
+                             description="move")
+    slider = widgets.FloatSlider(value=float(base[index]), min=-6.0, max=6.0, step=0.1, description="value")
+    # A newly picked logit starts from its own value.
+    which.observe(lambda change: setattr(slider, "value", float(base[change["new"]])), names="value")
+
+    def redraw(moving: int, value: float) -> None:
+        z = base.copy()
+        z[moving] = value
+        figure = _new_figure(8.0, 3.4)
+        ax_probs, ax_jac = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.2]})
+        _draw(ax_probs, ax_jac, z, moving)
+        figure.tight_layout()
+        display(_png(figure))
+
+    display(widgets.interactive(redraw, moving=which, value=slider))

@@ -55,29 +55,122 @@ def every(status: str) -> dict[str, tuple[str, float]]:
     return {cell: (status, 0.0) for cell in CELLS}
 
 
-# student -> (change to the reference submission, or a raw file text, expected cells)
-FAULTS = {
-    "raises": (prepend("sigmoid", "raise ValueError('half done')"), ok_except(
-        test_sigmoid="error:NameError", test_sigmoid_stable="error:NameError")),
-    "loops": (prepend("relu", "while True:\n    pass"), ok_except(test_relu="error:NameError")),
-    "ignores_sigint": (prepend("tanh", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
-                       ok_except(test_tanh="error:NameError")),
-    "slow_but_correct": (prepend("tanh", "import time\ntime.sleep(3)"), ok_except()),
-    "floods_in_test": (in_method("identity", "forward", "print('x' * 5_000_000)"), ok_except(test_identity="output_limit")),
-    "exits_kernel": (in_method("leaky_relu", "forward", "import os\nos._exit(1)"), ok_except(test_leaky_relu="kernel_died")),
-    "memory_bomb": (in_method("relu", "forward", "hog = bytearray(8 << 30)"), ok_except(test_relu="error:CheckFailed")),
-    "silences_checks": (prepend("identity", "import handgrad.checks as hc\nhc.close = lambda *a, **k: None\n"
-                                            "hc.unchanged = lambda *a, **k: None"), every("tampered")),
-    "patches_numpy_abs": (replace("identity", "import numpy\nnumpy.abs = lambda x: numpy.zeros(numpy.shape(x))\n"
-                                              "class Identity(Activation):\n    def forward(self, z):\n        self.state = z\n"
-                                              "        return z * 2\n    def derivative(self):\n        return 0 * self.state"),
-                          ok_except(test_identity="tampered")),
-    "equal_to_everything": (in_method("sigmoid", "forward", "class Yes:\n    def __eq__(self, other): return True\n"
-                                                         "    __array_priority__ = 1000\nreturn Yes()"),
-                            ok_except(test_sigmoid="error:CheckFailed", test_sigmoid_stable="error:CheckFailed")),
-    "corrupt": ("{ this is not json", every("corrupt")),
-    "missing": (None, every("missing")),
-}
+def edit_cell(grade_id: str, **changes):
+    """A change to a cell's source, metadata or outputs (as a student could make in the JSON)."""
+    def change(notebook: nbformat.NotebookNode) -> None:
+        cell = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+        if "source" in changes:
+            cell.source = changes["source"]
+        cell.metadata["nbgrader"].update(changes.get("meta", {}))
+        if "outputs" in changes:
+            cell.outputs = changes["outputs"]
+    return change
+
+
+def structural(kind: str, grade_id: str = ""):
+    """Changes to the list of cells: delete, duplicate, add a cell, change the kernelspec."""
+    def change(notebook: nbformat.NotebookNode) -> None:
+        index = next((i for i, c in enumerate(notebook.cells)
+                      if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id), None)
+        if kind == "delete":
+            del notebook.cells[index]
+        elif kind == "duplicate":
+            copy = nbformat.from_dict(notebook.cells[index])
+            copy["id"] = "duplicate"
+            notebook.cells.insert(index, copy)
+        elif kind == "extra":
+            notebook.cells.append(nbformat.v4.new_code_cell(
+                "class Identity(Activation):\n    def forward(self, z):\n        return z * 0\n"))
+        elif kind == "kernelspec":
+            notebook.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
+    return change
+
+
+BROKEN_IDENTITY = ("class Identity(Activation):\n    def forward(self, z):\n        self.state = z\n        return z * 2\n"
+                   "    def derivative(self):\n        return 0 * self.state\n")
+
+
+def leak_probe(path: str, mode: str = "r") -> str:
+    """Solution-cell code that breaks the student's own Identity if ``path`` could be opened."""
+    return (f"try:\n    open({path!r}, {mode!r}).close()\n    LEAKED = True\nexcept OSError:\n    LEAKED = False\n"
+            f"if LEAKED:\n    raise RuntimeError('the sandbox let me open {path}')")
+
+
+def faults(course: Path) -> dict:
+    """student -> (change to the reference submission, or a raw file text, or None; expected cells)."""
+    other = course / "submitted" / "reference" / ID / f"{ID}.ipynb"
+    return {
+        "raises": (prepend("sigmoid", "raise ValueError('half done')"), ok_except(
+            test_sigmoid="error:NameError", test_sigmoid_stable="error:NameError")),
+        "calls_sys_exit": (prepend("tanh", "import sys\nsys.exit(0)"), ok_except(test_tanh="error:NameError")),
+        "loops": (prepend("relu", "while True:\n    pass"), ok_except(test_relu="error:NameError")),
+        "ignores_sigint": (prepend("tanh", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                                           "while True:\n    pass"), ok_except(test_tanh="error:NameError")),
+        "slow_but_correct": (prepend("tanh", "import time\ntime.sleep(3)"), ok_except()),
+        "floods_in_test": (in_method("identity", "forward", "print('x' * 5_000_000)"),
+                           ok_except(test_identity="output_limit")),
+        "exits_kernel": (in_method("leaky_relu", "forward", "import os\nos._exit(1)"),
+                         ok_except(test_leaky_relu="kernel_died")),
+        "segfaults": (in_method("leaky_relu", "forward", "import ctypes\nctypes.string_at(0)"),
+                      ok_except(test_leaky_relu="kernel_died")),
+        "memory_bomb": (in_method("relu", "forward", "hog = bytearray(8 << 30)"), ok_except(test_relu="error:CheckFailed")),
+        "fork_bomb": (prepend("tanh", "import subprocess\nkids = []\ntry:\n    for _ in range(1000):\n"
+                                      "        kids.append(subprocess.Popen(['sleep', '30']))\nexcept OSError:\n    pass"),
+                      ok_except()),
+        "silences_checks": (replace("identity", "import handgrad.checks as hc\nhc.close = lambda *a, **k: None\n"
+                                                "hc.unchanged = lambda *a, **k: None\n" + BROKEN_IDENTITY),
+                            ok_except(test_identity="error:CheckFailed")),
+        "silences_checks_at_call_time": (replace("identity", BROKEN_IDENTITY.replace(
+            "        self.state = z\n", "        import handgrad.checks as hc\n        hc.close = lambda *a, **k: None\n"
+                                      "        self.state = z\n")), ok_except(test_identity="tampered")),
+        "patches_numpy_abs": (replace("identity", "import numpy\nnumpy.abs = lambda x: numpy.zeros(numpy.shape(x))\n"
+                                                  + BROKEN_IDENTITY), ok_except(test_identity="tampered")),
+        "patches_np_testing": (replace("identity", "import numpy\nnumpy.testing.assert_allclose = lambda *a, **k: None\n"
+                                                   "numpy.allclose = lambda *a, **k: True\n" + BROKEN_IDENTITY),
+                               ok_except(test_identity="error:CheckFailed")),
+        "patches_torch_oracle": (replace("sigmoid", "import sys\nsys.modules['to' + 'rch'].sigmoid = lambda z: z * 0 + 0.5\n"
+                                                    "class Sigmoid(Activation):\n    def forward(self, z):\n"
+                                                    "        self.state = np.full(np.shape(z), 0.5)\n        return self.state\n"
+                                                    "    def derivative(self):\n        return self.state * 0\n"),
+                                 ok_except(test_sigmoid="tampered", test_sigmoid_stable="tampered")),
+        "equal_to_everything": (in_method("sigmoid", "forward", "class Yes:\n    def __eq__(self, other): return True\n"
+                                                             "    __array_priority__ = 1000\nreturn Yes()"),
+                                ok_except(test_sigmoid="error:CheckFailed", test_sigmoid_stable="error:CheckFailed")),
+        "delegates_to_torch_when_graded": (replace("relu", "import os\nclass ReLU(Activation):\n    def forward(self, z):\n"
+                                                           "        self.state = z\n        if os.environ.get('NBGRADER_EXECUTION'):\n"
+                                                           "            return torch.relu(torch.tensor(z)).numpy()\n"
+                                                           "        return z * 0\n    def derivative(self):\n"
+                                                           "        return (self.state > 0) * 1.0\n"),
+                                           ok_except(test_relu="delegated")),
+        "reads_source": (prepend("identity", leak_probe(str(course / "source" / ID / f"{ID}.ipynb"))), ok_except()),
+        "reads_gradebook": (prepend("identity", leak_probe(str(course / "gradebook.db"))), ok_except()),
+        "reads_other_student": (prepend("identity", leak_probe(str(other))), ok_except()),
+        "writes_report": (prepend("identity", leak_probe(str(course / "reports" / "grades.csv"), "a")), ok_except()),
+        "rewrites_lib": (prepend("identity", "import handgrad.checks\n" + leak_probe(handgrad_checks_file(), "a")),
+                         ok_except()),
+        "edits_test_source_and_points": (edit_cell("test_identity", source="pass", meta={"points": 100}), ok_except()),
+        "flips_test_metadata": (edit_cell("test_sigmoid", source="pass", meta={"grade": False, "solution": True,
+                                                                               "locked": False}), ok_except()),
+        "deletes_test_cell": (structural("delete", "test_tanh"), ok_except()),
+        "duplicates_test_cell": (structural("duplicate", "test_relu"), ok_except()),
+        "code_outside_solutions": (structural("extra"), ok_except()),
+        "prefilled_outputs": (edit_cell("test_identity", outputs=[nbformat.v4.new_output(
+            "stream", name="stdout", text="PASSED 1/1")]), ok_except()),
+        "wrong_kernelspec": (structural("kernelspec"), ok_except()),
+        "stub_left": (replace("tanh", "class Tanh(Activation):\n    def forward(self, z):\n        # YOUR CODE HERE\n"
+                                      "        raise NotImplementedError()\n    def derivative(self):\n"
+                                      "        raise NotImplementedError()\n"), ok_except(test_tanh="error:CheckFailed")),
+        "corrupt": ("{ this is not json", every("corrupt")),
+        "missing": (None, every("missing")),
+    }
+
+
+def handgrad_checks_file() -> str:
+    import handgrad.checks
+
+    return handgrad.checks.__file__
+
+
 HONEST = {"reference": ok_except(), "buggy": ok_except(test_sigmoid_stable="error:CheckFailed", test_relu="error:CheckFailed")}
 
 
@@ -89,7 +182,9 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tu
     for student in HONEST:
         shutil.copytree(COURSE / "submitted" / student / ID, course / "submitted" / student / ID)
     reference = nbformat.read(str(COURSE / "submitted" / "reference" / ID / f"{ID}.ipynb"), as_version=4)
-    for student, (change, _) in FAULTS.items():
+    (course / "reports").mkdir()
+    (course / "reports" / "grades.csv").write_text("")
+    for student, (change, _) in faults(course).items():
         folder = course / "submitted" / student / ID
         folder.mkdir(parents=True)
         if isinstance(change, str):
@@ -98,7 +193,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tu
             notebook = nbformat.from_dict(reference)
             change(notebook)
             nbformat.write(notebook, str(folder / f"{ID}.ipynb"))
-    limits = sandbox.Limits(cell_timeout=6, grace=2, data_bytes=2 << 30)
+    limits = sandbox.Limits(cell_timeout=6, grace=2, data_bytes=2 << 30, processes=64)
     results, facts = run_round(course, [ID], jobs=2, limits=limits, isolation=ISOLATION)
     assert facts["infrastructure_errors"] == []
     with open(course / "reports" / "grades.csv") as stream:
@@ -106,8 +201,14 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tu
     return {(row["student"], row["grade_id"]): (row["status"], float(row["score"])) for row in rows}
 
 
+FAULTS = faults(Path("/nonexistent"))   # the names and expectations (paths only matter inside the fixture)
+NEEDS_BUBBLEWRAP = {"reads_source", "reads_gradebook", "reads_other_student", "rewrites_lib"}
+
+
 @pytest.mark.parametrize("student", sorted(FAULTS))
 def test_fault_gets_its_status_and_score(graded: dict, student: str) -> None:
+    if student in NEEDS_BUBBLEWRAP and ISOLATION != "bubblewrap":
+        pytest.skip("without bubblewrap the kernel can read what the grading user can read (README)")
     expected = FAULTS[student][1]
     assert {cell: graded[(student, cell)] for cell in CELLS} == expected
 

@@ -8,6 +8,7 @@ cells, code outside solution cells, pre-filled outputs, another kernel) is noted
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 from dataclasses import dataclass, field
@@ -16,6 +17,32 @@ from pathlib import Path
 import nbformat
 
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+
+# Run first in every autograded cell: reload the check helpers and suites from the read-only lib,
+# so helpers a student replaced in an earlier cell are the course's own again when tests run.
+GUARD = ("import importlib as _hg_importlib, sys as _hg_sys  # handgrad: fresh check helpers\n"
+         "for _hg_name in sorted(n for n in list(_hg_sys.modules) if n.startswith('handgrad.')"
+         " and not n.startswith('handgrad.grading')):\n"
+         "    _hg_importlib.reload(_hg_sys.modules[_hg_name])\n")
+
+# Names that hand a numpy exercise to a library that computes it (or hide such an import).
+DELEGATING_NAMES = {"torch", "tensorflow", "jax", "scipy", "sklearn", "__import__", "importlib", "exec", "eval"}
+
+
+def delegating_names(source: str) -> set[str]:
+    """Names in ``source`` that delegate the work to another library (empty when it does not parse)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in DELEGATING_NAMES:
+            found.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            found |= {m.split(".")[0] for m in modules if m.split(".")[0] in DELEGATING_NAMES}
+    return found
 
 
 def nbgrader_meta(cell: nbformat.NotebookNode) -> dict:
@@ -47,6 +74,7 @@ class Rebuilt:
     reason: str = ""
     notes: list[str] = field(default_factory=list)
     from_student: set[str] = field(default_factory=set)   # solution grade_ids taken from the student
+    delegated: dict[str, set[str]] = field(default_factory=dict)  # solution grade_id -> names that delegate
 
 
 def read_student(path: Path) -> tuple[nbformat.NotebookNode | None, str, str]:
@@ -97,11 +125,14 @@ def _merge(instructor: nbformat.NotebookNode, student: nbformat.NotebookNode) ->
 
     rebuilt = copy.deepcopy(instructor)
     taken: set[str] = set()
+    delegated: dict[str, set[str]] = {}
     for index, cell in enumerate(rebuilt.cells):
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
         meta = nbgrader_meta(cell)
         grade_id = meta.get("grade_id")
+        if is_autograded(cell):
+            cell.source = GUARD + cell.source
         if not meta.get("solution"):
             continue
         candidates = by_id.get(grade_id, [])
@@ -122,6 +153,12 @@ def _merge(instructor: nbformat.NotebookNode, student: nbformat.NotebookNode) ->
             notes.append(f"outputs saved in '{grade_id}' were ignored (everything is re-run)")
         cell.source = chosen.get("source", "")
         taken.add(grade_id)
+        # A numpy exercise (the instructor's solution uses none of these) must not delegate its work.
+        names = delegating_names(cell.source) - delegating_names(instructor.cells[index].source)
+        if cell.cell_type == "code" and names:
+            delegated[grade_id] = names
+            notes.append(f"solution cell '{grade_id}' uses {', '.join(sorted(names))}: this exercise is to be "
+                         f"written with numpy, so the tests that follow it score 0")
 
     instructor_ids = {nbgrader_meta(c).get("grade_id") for c in instructor.cells}
     instructor_sources = {c.source for c in instructor.cells if c.cell_type == "code"}
@@ -142,4 +179,16 @@ def _merge(instructor: nbformat.NotebookNode, student: nbformat.NotebookNode) ->
              and str(c.get("source", "")).strip() and c.get("source") not in instructor_sources]
     if extra:
         notes.append(f"{len(extra)} code cell(s) outside the solution cells were not run: only solution cells count")
-    return Rebuilt(rebuilt, notes=notes, from_student=taken)
+    return Rebuilt(rebuilt, notes=notes, from_student=taken, delegated=delegated)
+
+
+def tests_after(notebook: nbformat.NotebookNode, solution_id: str) -> list[str]:
+    """grade_ids of the autograded cells between a solution cell and the next solution cell."""
+    found, inside = [], False
+    for cell in notebook.cells:
+        meta = nbgrader_meta(cell)
+        if meta.get("solution"):
+            inside = meta.get("grade_id") == solution_id
+        elif inside and is_autograded(cell):
+            found.append(meta["grade_id"])
+    return found

@@ -117,6 +117,8 @@ def _grade_one(job: Job) -> Result:
                 result.status, result.reason = "infrastructure", f"the sandbox failed: {error}"
                 return result
     by_index = {run.index: run for run in runs}
+    delegated = {test: solution for solution in rebuilt.delegated
+                 for test in rebuild.tests_after(rebuilt.notebook, solution)}
     for index, cell in enumerate(rebuilt.notebook.cells):
         meta = rebuild.nbgrader_meta(cell)
         if not meta.get("grade"):
@@ -127,6 +129,11 @@ def _grade_one(job: Job) -> Result:
                                             "graded by hand").as_dict())
             continue
         run = by_index[index]
+        if meta["grade_id"] in delegated:
+            names = ", ".join(sorted(rebuilt.delegated[delegated[meta["grade_id"]]]))
+            result.cells.append(CellVerdict(meta["grade_id"], points, 0.0, "delegated",
+                                            f"the solution uses {names}; write it with numpy").as_dict())
+            continue
         verdict = judge_cell(meta["grade_id"], points, run.status, run.error, run.records,
                              job.reference.get(meta["grade_id"], []))
         result.cells.append(verdict.as_dict())

@@ -48,13 +48,13 @@ def _outside(reference: dict[str, Any], student: dict[str, Any]) -> compare.Verd
     """
     what = reference.get("what", reference["check"])
     if reference.get("kind") == "exact":
-        return compare.compare_exact(what, student.get("got"), reference.get("expected"))
+        return compare.compare_exact(what, student.get("got"), reference.get("expected"), hint=reference.get("hint", ""))
     expected = record.decode_array(reference.get("expected"))
     got = record.decode_array(student.get("got")) if isinstance(student.get("got"), dict) else None
     if expected is None:
         return compare.Verdict(False, f"{what}: the reference recorded no value")
     return compare.compare_arrays(what, got, expected, rtol=float(reference.get("rtol", compare.RTOL)),
-                                  atol=float(reference.get("atol", compare.ATOL)))
+                                  atol=float(reference.get("atol", compare.ATOL)), hint=reference.get("hint", ""))
 
 
 def judge_cell(grade_id: str, max_score: float, status: str, error: str, records: list[dict[str, Any]],

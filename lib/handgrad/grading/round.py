@@ -220,15 +220,15 @@ def write_outputs(course: Path, results: list[Result]) -> Path:
 
 def print_table(results: list[Result], stream: Any = sys.stdout) -> None:
     """The grade table: one line per graded cell, then a total per student and assignment."""
-    print(f"{'student':14s} {'assignment':16s} {'cell':22s} {'score':>9s}  status", file=stream)
+    print(f"{'student':14s} {'assignment':16s} {'cell':28s} {'score':>9s}  status", file=stream)
     for result in results:
         for cell in result.cells:
-            print(f"{result.student:14s} {result.assignment:16s} {cell['grade_id']:22s} "
+            print(f"{result.student:14s} {result.assignment:16s} {cell['grade_id']:28s} "
                   f"{cell['score']:>4g}/{cell['max_score']:<4g}  {cell['status']}", file=stream)
         total = sum(c["score"] for c in result.cells)
         maximum = sum(c["max_score"] for c in result.cells if c["status"] != "manual")
         note = f" [{result.status}: {result.reason}]" if result.status != "ok" else ""
-        print(f"{result.student:14s} {result.assignment:16s} {'TOTAL (autograded)':22s} "
+        print(f"{result.student:14s} {result.assignment:16s} {'TOTAL (autograded)':28s} "
               f"{total:>4g}/{maximum:<4g}  {result.seconds:.1f}s{note}", file=stream)
 
 

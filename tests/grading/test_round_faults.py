@@ -145,6 +145,7 @@ def faults(course: Path) -> dict:
         "reads_source": (prepend("identity", leak_probe(str(course / "source" / ID / f"{ID}.ipynb"))), ok_except()),
         "reads_gradebook": (prepend("identity", leak_probe(str(course / "gradebook.db"))), ok_except()),
         "reads_other_student": (prepend("identity", leak_probe(str(other))), ok_except()),
+        "writes_gradebook": (prepend("identity", leak_probe(str(course / "gradebook.db"), "a")), ok_except()),
         "writes_report": (prepend("identity", leak_probe(str(course / "reports" / "grades.csv"), "a")), ok_except()),
         "rewrites_lib": (prepend("identity", "import handgrad.checks\n" + leak_probe(handgrad_checks_file(), "a")),
                          ok_except()),
@@ -202,7 +203,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tu
 
 
 FAULTS = faults(Path("/nonexistent"))   # the names and expectations (paths only matter inside the fixture)
-NEEDS_BUBBLEWRAP = {"reads_source", "reads_gradebook", "reads_other_student", "rewrites_lib"}
+NEEDS_BUBBLEWRAP = {"reads_source", "reads_gradebook", "reads_other_student", "rewrites_lib", "writes_gradebook",
+                    "writes_report"}
 
 
 @pytest.mark.parametrize("student", sorted(FAULTS))

@@ -1,0 +1,48 @@
+"""Plain `nbgrader autograde` still works on the course and gives honest submissions the same
+scores as the trusted round (which tests/test_samples.py checks for the same samples)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+
+COURSE = Path(__file__).resolve().parents[2]
+HONEST = ("reference", "buggy")
+
+
+def test_nbgrader_autograde_agrees_with_the_trusted_round(tmp_path: Path) -> None:
+    from handgrad.grading.round import run_round
+
+    assignments = sorted(p.name for p in (COURSE / "source").iterdir() if p.is_dir())
+    plain, trusted = tmp_path / "plain", tmp_path / "trusted"
+    for course in (plain, trusted):
+        course.mkdir()
+        shutil.copy(COURSE / "nbgrader_config.py", course)
+        shutil.copytree(COURSE / "source", course / "source")
+        for student in HONEST:
+            shutil.copytree(COURSE / "submitted" / student, course / "submitted" / student)
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    for assignment in assignments:
+        for command in (["generate_assignment", assignment, "--force"], ["autograde", assignment, "--force"]):
+            done = subprocess.run([sys.executable, "-m", "nbgrader", *command, "--log-level=ERROR"], cwd=plain,
+                                  env=env, capture_output=True, text=True, timeout=900)
+            assert done.returncode == 0, done.stderr[-2000:]
+    with Gradebook(f"sqlite:///{plain / 'gradebook.db'}") as gradebook:
+        nbgrader_scores = {(student, assignment, grade.name): float(grade.auto_score or 0.0)
+                           for assignment in assignments for student in HONEST
+                           for grade in gradebook.find_submission_notebook(assignment, assignment, student).grades
+                           if grade.auto_score is not None}
+
+    results, facts = run_round(trusted, assignments)
+    assert facts["infrastructure_errors"] == []
+    with open(trusted / "reports" / "grades.csv") as stream:
+        ours = {(row["student"], row["assignment"], row["grade_id"]): float(row["score"])
+                for row in csv.DictReader(stream) if row["status"] != "manual"}
+    assert ours and nbgrader_scores == ours

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 from pathlib import Path
 
 import matplotlib
@@ -69,3 +70,12 @@ def lost_points(assignment: str, replacements: dict[str, str]) -> dict[str, floa
     """grade_id -> points lost by a submission made of these replacements (only cells that lose any)."""
     points = graded_points(assignment)
     return {gid: points[gid] for gid, outcome in run_graded(assignment, replacements).items() if outcome != "ok"}
+
+
+_SOLUTION_BLOCK = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?", re.S | re.M)
+
+
+def release_source(source: str) -> str:
+    """A solution cell as nbgrader releases it: each solution block becomes the stub, at its indentation."""
+    return _SOLUTION_BLOCK.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()\n",
+                               source)

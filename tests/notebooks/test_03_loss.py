@@ -190,12 +190,6 @@ return -np.einsum('bc,bc->b', self.t, self.log_p)""", "return (np.exp(self.log_p
 }
 
 
-def release_source(source: str) -> str:
-    """A solution cell as nbgrader releases it: each solution block becomes the stub, at its indentation."""
-    pattern = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?", re.DOTALL | re.MULTILINE)
-    return pattern.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()\n", source)
-
-
 def test_reference_earns_every_point() -> None:
     assert harness.run_graded(ASSIGNMENT) == {gid: "ok" for gid in harness.graded_points(ASSIGNMENT)}
 
@@ -212,7 +206,7 @@ def test_points_and_cells_as_documented() -> None:
 
 
 def test_blank_release_scores_zero_without_crashing() -> None:
-    blank = {gid: release_source(source) for gid, source in SOLUTIONS.items()}
+    blank = {gid: harness.release_source(source) for gid, source in SOLUTIONS.items()}
     assert all("NotImplementedError" in s and "BEGIN SOLUTION" not in s for s in blank.values())
     outcomes = harness.run_graded(ASSIGNMENT, blank)
     assert set(outcomes) == set(harness.graded_points(ASSIGNMENT))

@@ -126,12 +126,6 @@ ALTERNATIVES: dict[str, dict[str, str]] = {
 }
 
 
-def release_source(source: str) -> str:
-    """A solution cell as nbgrader releases it: each solution block becomes the stub, at its indentation."""
-    pattern = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?", re.S | re.M)
-    return pattern.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()\n", source)
-
-
 def test_reference_earns_every_point() -> None:
     assert harness.run_graded(ASSIGNMENT) == {gid: "ok" for gid in harness.graded_points(ASSIGNMENT)}
 
@@ -144,7 +138,7 @@ def test_points_are_integers_and_about_eleven() -> None:
 
 
 def test_blank_release_scores_zero_without_crashing() -> None:
-    blank = {gid: release_source(source) for gid, source in SOLUTIONS.items()}
+    blank = {gid: harness.release_source(source) for gid, source in SOLUTIONS.items()}
     assert all("NotImplementedError" in s and "BEGIN SOLUTION" not in s for s in blank.values())
     outcomes = harness.run_graded(ASSIGNMENT, blank)
     assert all(outcome.startswith("CheckFailed") for outcome in outcomes.values()), outcomes
@@ -215,7 +209,7 @@ def test_student_notebook_shows_no_solution_or_hidden_test() -> None:
     for cell in NOTEBOOK.cells:
         source = cell.source
         if harness.nbgrader_meta(cell).get("solution") and cell.cell_type == "code":
-            source = release_source(source)
+            source = harness.release_source(source)
         source = re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", source, flags=re.S)
         released.append(source)
     text = "\n".join(released)

@@ -41,23 +41,6 @@ def oracle(x: np.ndarray, W: np.ndarray, b: np.ndarray, delta: np.ndarray) -> tu
     return out.detach().numpy(), dx.numpy(), dW.numpy(), db.numpy()
 
 
-def _matches(got: Any, candidate: np.ndarray) -> bool:
-    """True when ``got`` is numeric, has the candidate's shape and (nearly) its values."""
-    try:
-        array = np.array(got, dtype=np.float64, copy=True)
-    except (TypeError, ValueError):
-        return False
-    return array.shape == candidate.shape and bool(np.allclose(array, candidate, rtol=1e-6, atol=1e-9))
-
-
-def hint_for(got: Any, default: str, suspects: list[tuple[np.ndarray, str]]) -> str:
-    """The hint of the first known wrong answer that ``got`` matches, else ``default``."""
-    for candidate, hint in suspects:
-        if _matches(got, candidate):
-            return hint
-    return default
-
-
 # --------------------------------------------------------------------------- drawing inputs
 
 
@@ -154,7 +137,7 @@ def check_forward(notebook: str, make: MakeLinear, cases: int = 4) -> None:
         out = checks.call("layer.forward(x)", layer.forward, x_given)
         checks.unchanged(f"{check_id}.input", case.x, x_given, what="x after layer.forward(x)")
         checks.close(f"{check_id}.out", out, case.out, what=f"layer.forward(x) with {case.shapes}",
-                     hint=hint_for(out, "out = x @ W + b has shape (B, out); b broadcasts over the batch",
+                     hint=checks.diagnose(out, "out = x @ W + b has shape (B, out); b broadcasts over the batch",
                                    [(case.out - case.b, "the bias is missing")]))
 
     # The optimizer may replace W and b by new arrays: forward must use the current attributes.
@@ -195,7 +178,7 @@ def check_backward_dx(notebook: str, make: MakeLinear, cases: int = 4) -> None:
             suspects.append((case.delta @ case.W, "dx looks like delta times W, not W transposed: which index of "
                                                   "W meets delta's output index?"))
         checks.close(f"{check_id}.dx", dx, case.dx, what=f"dx = layer.backward(delta) with {case.shapes}",
-                     hint=hint_for(dx, HINT_DX, suspects))
+                     hint=checks.diagnose(dx, HINT_DX, suspects))
 
 
 def _check_params(check_id: str, layer: Any, case: Case, what: str,
@@ -207,11 +190,11 @@ def _check_params(check_id: str, layer: Any, case: Case, what: str,
                    (case.dW.T, "dW looks transposed: entry (i, j) pairs input feature i with output j, "
                                "and W is (in, out)"),
                    (case.out.T @ case.delta, "dW is built from the layer's output; it needs the layer's input x")]
-    checks.close(f"{check_id}.dW", dW, case.dW, what=f"layer.dW after {what}", hint=hint_for(dW, HINT_DW, suspects_dW))
+    checks.close(f"{check_id}.dW", dW, case.dW, what=f"layer.dW after {what}", hint=checks.diagnose(dW, HINT_DW, suspects_dW))
     suspects_db = [*extra_db, (case.db / case.batch, HINT_DIV_B),
                    (case.db.reshape(-1), "db has shape (out,), b has (1, out): keep the summed axis (keepdims=True)"),
                    (case.delta, "db must sum delta over the batch: all samples share one bias")]
-    checks.close(f"{check_id}.db", db, case.db, what=f"layer.db after {what}", hint=hint_for(db, HINT_DB, suspects_db))
+    checks.close(f"{check_id}.db", db, case.db, what=f"layer.db after {what}", hint=checks.diagnose(db, HINT_DB, suspects_db))
 
 
 def check_backward_params(notebook: str, make: MakeLinear, cases: int = 4) -> None:

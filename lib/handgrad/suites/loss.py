@@ -70,22 +70,10 @@ SOFT_HINT = ("t may be any row of probabilities: use every t_c (-sum_c t_c log s
              "not only the class of the largest one")
 
 
-def _hint(got: Any, default: str, suspects: list[tuple[np.ndarray, str]]) -> str:
-    """The hint of the first known wrong answer that ``got`` matches (shape and values), else ``default``."""
-    try:
-        array = np.array(got, dtype=np.float64, copy=True)
-    except (TypeError, ValueError):
-        return default
-    for candidate, hint in suspects:
-        if array.shape == candidate.shape and np.allclose(array, candidate, rtol=1e-6, atol=1e-9):
-            return hint
-    return default
-
-
 def forward_hint(got: Any, expected: np.ndarray, classes: int, default: str = FORWARD_HINT) -> str:
     """``default``, or what a wrong answer of a known kind looks like."""
     batch = len(expected)
-    return _hint(got, default, [
+    return checks.diagnose(got, default, [
         (expected / batch, ("it looks divided by B: forward returns each sample's own loss; "
                             "the mean over the batch is taken by the caller (and by derivative())")),
         (expected / classes, "it looks like a mean over the classes: the loss SUMS -t_c log softmax_c over c"),
@@ -95,7 +83,7 @@ def forward_hint(got: Any, expected: np.ndarray, classes: int, default: str = FO
 def derivative_hint(got: Any, expected: np.ndarray, default: str = DERIVATIVE_HINT) -> str:
     """``default``, or what a wrong answer of a known kind looks like."""
     batch, classes = expected.shape
-    return _hint(got, default, [
+    return checks.diagnose(got, default, [
         (expected * batch, ("it is B times too large: that is the gradient of the SUM of the losses; "
                             "derivative() is the gradient of their MEAN (divide by B)")),
         (-expected, "the sign is flipped: the gradient is predicted minus target, softmax(x) - t"),

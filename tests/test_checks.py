@@ -330,3 +330,21 @@ def test_seed_salt_changes_the_draws(tmp_path):
     assert draws(HANDGRAD_SEED_SALT="round-8") != salted
     if not os.environ.get("HANDGRAD_SEED_SALT"):
         assert plain == checks.rng("02.sigmoid.forward.1").random(4).tolist()
+
+
+def test_call_refuses_a_result_when_student_code_swaps_a_helper() -> None:
+    original = checks.close
+
+    def cheat(x):
+        checks.close = lambda check_id, got, expected, *a, **k: original(check_id, expected, expected, *a, **k)
+        return x * 2
+
+    try:
+        with pytest.raises(checks.TamperingDetected, match="handgrad.checks.close"):
+            checks.call("f(x)", cheat, np.ones(3))
+    finally:
+        checks.close = original
+
+
+def test_call_accepts_student_code_that_leaves_helpers_alone() -> None:
+    assert np.array_equal(checks.call("f(x)", lambda x: x * 2, np.ones(3)), 2 * np.ones(3))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import warnings
 from typing import Any, Callable
 
@@ -31,6 +32,25 @@ _SEED_SALT = os.environ.get("HANDGRAD_SEED_SALT", "")
 
 class CheckFailed(AssertionError):
     """A check found a difference; the message is meant for the student."""
+
+
+class TamperingDetected(CheckFailed):
+    """Student code replaced a check helper while a check was running it."""
+
+
+# The modules whose functions decide and record a check: student code must leave them alone.
+_GUARDED_PREFIXES = ("handgrad.checks", "handgrad.compare", "handgrad.record", "handgrad.suites")
+
+
+def _helpers() -> dict[tuple[str, str], int]:
+    """Identity of every module and module-level object that decides or records a check."""
+    found: dict[tuple[str, str], int] = {}
+    for name, module in list(sys.modules.items()):
+        if module is not None and name.startswith(_GUARDED_PREFIXES):
+            found[(name, "")] = id(module)
+            for attribute, value in list(vars(module).items()):
+                found[(name, attribute)] = id(value)
+    return found
 
 
 def rng(check_id: str) -> np.random.Generator:
@@ -91,17 +111,26 @@ def unchanged(check_id: str, original: np.ndarray, after: Any, what: str,
 def call(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run student code for a check: warnings stay quiet, an exception becomes a clear CheckFailed."""
     __tracebackhide__ = True
+    before = _helpers()
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         # Warnings would print to stderr, which nbgrader scores as a failure of the cell.
         warnings.simplefilter("ignore")
         try:
-            return function(*args, **kwargs)
+            result = function(*args, **kwargs)
         except CheckFailed:
             raise
         except NotImplementedError as error:
             raise CheckFailed(f"{what}: not implemented yet ({error or 'NotImplementedError'}).") from None
         except Exception as error:
             raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from error
+    # Student code that swaps a helper while it runs would decide its own check: refuse the result.
+    after = _helpers()
+    changed = sorted(f"{module}.{attribute}".rstrip(".") for (module, attribute), identity in before.items()
+                     if after.get((module, attribute)) != identity)
+    if changed:
+        raise TamperingDetected(f"{what} replaced the course's check helpers ({', '.join(changed[:3])}): "
+                                f"this check cannot be trusted and scores 0.")
+    return result
 
 
 def diagnose(got: Any, default: str, suspects: list[tuple[np.ndarray, str]]) -> str:

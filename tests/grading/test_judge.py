@@ -225,3 +225,8 @@ def test_reference_without_a_value_fails_the_check():
     verdict = judge.judge_cell("t", 1.0, "ok", "", honest_records(), reference)
     assert verdict.score == 0.0
     assert "reference recorded no value" in verdict.message
+
+
+def test_tampering_detected_inside_is_status_tampered() -> None:
+    verdict = judge.judge_cell("t", 2.0, "error:TamperingDetected", "TamperingDetected: replaced close", [], [])
+    assert (verdict.status, verdict.score) == ("tampered", 0.0)

@@ -123,6 +123,10 @@ def faults(course: Path) -> dict:
         "silences_checks_at_call_time": (replace("identity", BROKEN_IDENTITY.replace(
             "        self.state = z\n", "        import handgrad.checks as hc\n        hc.close = lambda *a, **k: None\n"
                                       "        self.state = z\n")), ok_except(test_identity="tampered")),
+        "substitutes_oracle_at_call_time": (replace("identity", BROKEN_IDENTITY.replace(
+            "        self.state = z\n", "        import handgrad.checks as hc\n        real = hc.close\n"
+                                      "        hc.close = lambda cid, got, expected, *a, **k: real(cid, expected, expected, *a, **k)\n"
+                                      "        self.state = z\n")), ok_except(test_identity="tampered")),
         "patches_numpy_abs": (replace("identity", "import numpy\nnumpy.abs = lambda x: numpy.zeros(numpy.shape(x))\n"
                                                   + BROKEN_IDENTITY), ok_except(test_identity="tampered")),
         "patches_np_testing": (replace("identity", "import numpy\nnumpy.testing.assert_allclose = lambda *a, **k: None\n"

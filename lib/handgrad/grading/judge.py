@@ -60,6 +60,8 @@ def _outside(reference: dict[str, Any], student: dict[str, Any]) -> compare.Verd
 def judge_cell(grade_id: str, max_score: float, status: str, error: str, records: list[dict[str, Any]],
                reference: list[dict[str, Any]]) -> CellVerdict:
     """Score one autograded cell from its run status, the student's records and the reference's."""
+    if status == "error:TamperingDetected":
+        return CellVerdict(grade_id, max_score, 0.0, "tampered", error)
     if status != "ok":
         message = error if status.startswith("error:") else STATUS_MESSAGES.get(status, status)
         return CellVerdict(grade_id, max_score, 0.0, status, message)

@@ -13,11 +13,12 @@ it), each check also appends what it saw to that file as plain data (see
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -108,21 +109,12 @@ def unchanged(check_id: str, original: np.ndarray, after: Any, what: str,
     _finish(check_id, verdict)
 
 
-def call(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run student code for a check: warnings stay quiet, an exception becomes a clear CheckFailed."""
+@contextlib.contextmanager
+def untampered(what: str) -> Iterator[None]:
+    """Run student code inside; raise TamperingDetected if it swapped a check helper meanwhile."""
     __tracebackhide__ = True
     before = _helpers()
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        # Warnings would print to stderr, which nbgrader scores as a failure of the cell.
-        warnings.simplefilter("ignore")
-        try:
-            result = function(*args, **kwargs)
-        except CheckFailed:
-            raise
-        except NotImplementedError as error:
-            raise CheckFailed(f"{what}: not implemented yet ({error or 'NotImplementedError'}).") from None
-        except Exception as error:
-            raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from error
+    yield
     # Student code that swaps a helper while it runs would decide its own check: refuse the result.
     after = _helpers()
     changed = sorted(f"{module}.{attribute}".rstrip(".") for (module, attribute), identity in before.items()
@@ -130,7 +122,22 @@ def call(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> 
     if changed:
         raise TamperingDetected(f"{what} replaced the course's check helpers ({', '.join(changed[:3])}): "
                                 f"this check cannot be trusted and scores 0.")
-    return result
+
+
+def call(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run student code for a check: warnings stay quiet, an exception becomes a clear CheckFailed."""
+    __tracebackhide__ = True
+    with untampered(what), warnings.catch_warnings(), np.errstate(all="ignore"):
+        # Warnings would print to stderr, which nbgrader scores as a failure of the cell.
+        warnings.simplefilter("ignore")
+        try:
+            return function(*args, **kwargs)
+        except CheckFailed:
+            raise
+        except NotImplementedError as error:
+            raise CheckFailed(f"{what}: not implemented yet ({error or 'NotImplementedError'}).") from None
+        except Exception as error:
+            raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from error
 
 
 def diagnose(got: Any, default: str, suspects: list[tuple[np.ndarray, str]]) -> str:

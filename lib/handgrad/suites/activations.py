@@ -83,7 +83,7 @@ def check_no_overflow(notebook: str, name: str, make: Callable[[], Any], torch_f
     check_id = f"{notebook}.{name.lower()}.overflow"
     z = np.array([[-1e3, -710.0, -100.0, 0.0, 100.0, 710.0, 1e3]])
     activation = checks.call(f"{name}()", make)
-    with np.errstate(over="raise"):
+    with checks.untampered(f"{name}.forward(z)"), np.errstate(over="raise"):
         try:
             out = activation.forward(z.copy())
             grad = activation.derivative()

@@ -56,9 +56,13 @@ def append(path: str | Path, record: dict[str, Any]) -> None:
 def read(path: str | Path) -> Iterator[dict[str, Any]]:
     """Every well-formed record in a file; a malformed line is skipped."""
     path = Path(path)
-    if not path.exists():
-        return
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    if path.exists():
+        yield from parse(path.read_text(encoding="utf-8", errors="replace"))
+
+
+def parse(text: str) -> Iterator[dict[str, Any]]:
+    """Every well-formed record in JSON-lines text; a malformed line is skipped."""
+    for line in text.splitlines():
         try:
             record = json.loads(line)
         except ValueError:

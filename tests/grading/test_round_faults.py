@@ -127,6 +127,13 @@ def faults(course: Path) -> dict:
             "        self.state = z\n", "        import handgrad.checks as hc\n        real = hc.close\n"
                                       "        hc.close = lambda cid, got, expected, *a, **k: real(cid, expected, expected, *a, **k)\n"
                                       "        self.state = z\n")), ok_except(test_identity="tampered")),
+        "redirects_records": (prepend("tanh", "import os\nos.remove('records.jsonl')\nos.symlink('/dev/zero', 'records.jsonl')"),
+                              ok_except(test_tanh="tampered", test_relu="tampered", test_leaky_relu="tampered")),
+        "plants_links_then_exits": (replace("leaky_relu", "import os\nfor name in ('kernel.json', 'records.chunk', 'k'):\n"
+                                                          f"    os.symlink({str(course / 'canary.txt')!r}, name)\n"
+                                                          "class LeakyReLU(Activation):\n    def forward(self, z):\n"
+                                                          "        os._exit(1)\n"),
+                                    ok_except(test_leaky_relu="kernel_died")),
         "patches_numpy_abs": (replace("identity", "import numpy\nnumpy.abs = lambda x: numpy.zeros(numpy.shape(x))\n"
                                                   + BROKEN_IDENTITY), ok_except(test_identity="tampered")),
         "patches_np_testing": (replace("identity", "import numpy\nnumpy.testing.assert_allclose = lambda *a, **k: None\n"
@@ -187,6 +194,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tu
     for student in HONEST:
         shutil.copytree(COURSE / "submitted" / student / ID, course / "submitted" / student / ID)
     reference = nbformat.read(str(COURSE / "submitted" / "reference" / ID / f"{ID}.ipynb"), as_version=4)
+    (course / "canary.txt").write_text("untouched")
     (course / "reports").mkdir()
     (course / "reports" / "grades.csv").write_text("")
     for student, (change, _) in faults(course).items():
@@ -201,6 +209,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tu
     limits = sandbox.Limits(cell_timeout=6, grace=2, data_bytes=2 << 30, processes=64)
     results, facts = run_round(course, [ID], jobs=2, limits=limits, isolation=ISOLATION)
     assert facts["infrastructure_errors"] == []
+    assert (course / "canary.txt").read_text() == "untouched"   # links planted by a student were not followed
     with open(course / "reports" / "grades.csv") as stream:
         rows = list(csv.DictReader(stream))
     return {(row["student"], row["grade_id"]): (row["status"], float(row["score"])) for row in rows}

@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,18 +161,26 @@ def _error_of(cell: nbformat.NotebookNode) -> tuple[str, str] | None:
     return None
 
 
+# The most record bytes read after one cell: a kernel cannot make the trusted process read without end.
+MAX_RECORD_BYTES = 64 << 20
+
+
 def _new_records(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
-    """Records appended to the file since ``offset``, and the new offset (read from outside the kernel)."""
-    if not path.exists():
+    """Records appended to the file since ``offset``, and the new offset (read from outside the kernel).
+
+    The file lives in the sandbox's writable folder, so it is opened without following links
+    and read with a size cap: the kernel decides its content, never where the trusted process reads.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
         return [], offset
-    with open(path, "rb") as stream:
+    with os.fdopen(descriptor, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            return [], offset
         stream.seek(offset)
-        chunk = stream.read()
-    tmp = path.with_suffix(".chunk")
-    tmp.write_bytes(chunk)
-    found = list(record.read(tmp))
-    tmp.unlink()
-    return found, offset + len(chunk)
+        chunk = stream.read(MAX_RECORD_BYTES)
+    return list(record.parse(chunk.decode("utf-8", errors="replace"))), offset + len(chunk)
 
 
 class Runner:
@@ -183,10 +193,15 @@ class Runner:
         self.client: LimitedClient | None = None
 
     def start(self) -> None:
-        """Start a fresh kernel (unix-socket transport inside the work folder)."""
-        manager = SandboxKernelManager(kernel_name="python3", transport="ipc", ip=str(self.workdir / "k"))
+        """Start a fresh kernel (unix-socket transport in a new folder inside the work folder)."""
+        # A new, unguessable folder per start: files a previous kernel left in the work folder (links
+        # included) are never where this process writes the connection file.
+        sockets = Path(tempfile.mkdtemp(prefix="k", dir=self.workdir))
+        if os.getuid() == 0:
+            os.chown(sockets, SANDBOX_UID, SANDBOX_UID)
+        manager = SandboxKernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "k"))
         manager.prefix = sandbox_command(self.workdir, self.limits, self.read_only, self.isolation)
-        manager.connection_file = str(self.workdir / "kernel.json")
+        manager.connection_file = str(sockets / "kernel.json")
         self.client = LimitedClient(self.notebook, km=manager, limits=self.limits, allow_errors=True,
                                     timeout=int(self.limits.cell_timeout), interrupt_on_timeout=False,
                                     startup_timeout=120, kernel_name="python3", resources={})

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +77,6 @@ def kernel_env(course: Path, data_root: Path | None, salt: str) -> dict[str, str
     return env
 
 
-def _autograded(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
-    return [cell for cell in notebook.cells if rebuild.is_autograded(cell)]
-
-
 def grade_one(job: Job) -> Result:
     """Rebuild, run in the sandbox and judge one student's notebook (a pure function of its files)."""
     try:
@@ -94,7 +90,7 @@ def _grade_one(job: Job) -> Result:
     instructor = nbformat.read(job.instructor, as_version=4)
     rebuilt = rebuild.rebuild(instructor, Path(job.submission))
     result = Result(job.student, job.assignment, rebuilt.status, rebuilt.reason, rebuilt.notes)
-    graded = [c for c in instructor.cells if rebuild.nbgrader_meta(c).get("grade")]
+    graded = rebuild.graded_cells(instructor)
     if rebuilt.notebook is None:
         for cell in graded:
             meta = rebuild.nbgrader_meta(cell)
@@ -285,8 +281,3 @@ def run_round(course: Path, assignments: list[str] | None = None, jobs: int = 1,
         return results, facts       # nothing written: an infrastructure failure never becomes zeros
     facts["report"] = str(write_outputs(course, results))
     return results, facts
-
-
-def result_as_dict(result: Result) -> dict[str, Any]:
-    """A result as plain data (for JSON)."""
-    return asdict(result)

@@ -140,6 +140,12 @@ def call(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> 
             raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from error
 
 
+def call_torch(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run student code of a PyTorch exercise (torch is the point there): otherwise exactly :func:`call`."""
+    __tracebackhide__ = True
+    return call(what, function, *args, **kwargs)
+
+
 def diagnose(got: Any, default: str, suspects: list[tuple[np.ndarray, str]]) -> str:
     """The hint of the first known wrong answer that ``got`` matches (shape and values), else ``default``."""
     array = compare.as_float_array(got)

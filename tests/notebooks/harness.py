@@ -15,7 +15,13 @@ from pathlib import Path
 import matplotlib
 import nbformat
 
+from handgrad.checks import CheckFailed
+
 matplotlib.use("Agg")
+
+
+class SuiteCrashed(RuntimeError):
+    """A graded cell raised something other than CheckFailed although every solution cell ran."""
 
 COURSE = Path(__file__).resolve().parents[2]
 
@@ -38,10 +44,15 @@ def graded_points(assignment: str) -> dict[str, float]:
 
 
 def run_graded(assignment: str, replacements: dict[str, str] | None = None) -> dict[str, str]:
-    """grade_id -> "ok" or the failure message of each graded cell, after replacing solution cells by grade_id."""
+    """grade_id -> "ok" or the failure message of each graded cell, after replacing solution cells by grade_id.
+
+    A graded cell counts as lost only on a check's own ``CheckFailed`` (or after a solution cell
+    raised); any other exception from a graded cell raises :class:`SuiteCrashed`.
+    """
     replacements = replacements or {}
     namespace: dict = {"__name__": "__main__"}
     results: dict[str, str] = {}
+    broken_solution = False   # once a solution cell raised, later cells may fail with NameError etc.
     old_env = os.environ.get("NBGRADER_EXECUTION")
     os.environ["NBGRADER_EXECUTION"] = "autograde"
     try:
@@ -54,8 +65,15 @@ def run_graded(assignment: str, replacements: dict[str, str] | None = None) -> d
                 with contextlib.redirect_stdout(io.StringIO()):
                     exec(compile(source, f"<{meta['grade_id']}>", "exec"), namespace)
                 outcome = "ok"
-            except Exception as error:  # a failing cell is exactly what we record
+            except CheckFailed as error:  # a check's own verdict: exactly what we record
                 outcome = f"{type(error).__name__}: {error}"
+            except Exception as error:
+                if meta.get("grade") and not broken_solution:
+                    # The suite itself crashed on a well-formed submission: a grader bug, never a lost cell.
+                    raise SuiteCrashed(f"graded cell {meta['grade_id']} crashed: {type(error).__name__}: {error}") \
+                        from error
+                outcome = f"{type(error).__name__}: {error}"
+                broken_solution = broken_solution or bool(meta.get("solution"))
             if meta.get("grade"):
                 results[meta["grade_id"]] = outcome
     finally:

@@ -25,6 +25,17 @@ _open = open
 
 ENV_VAR = "HANDGRAD_RECORD"
 
+# Kinds of an integrity record: not a check's value but the kernel side's finding that a check
+# cannot be trusted. The judge gives the cell that status (never by matching exception names).
+TAMPERED = "tampered"
+DELEGATED = "delegated"
+INTEGRITY_KINDS = (TAMPERED, DELEGATED)
+
+
+def integrity(kind: str, what: str, message: str) -> dict[str, Any]:
+    """An integrity record (``kind`` one of :data:`INTEGRITY_KINDS`) with the student's message."""
+    return {"check": f"integrity:{kind}", "kind": kind, "what": what, "passed": False, "message": message}
+
 
 def encode_array(value: Any) -> dict[str, Any] | None:
     """A float64 copy of a numeric value as plain data, or None when it is not numeric."""

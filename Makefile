@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: grade test setup system-packages samples release clean
+.PHONY: grade test setup system-packages samples release student clean
 
 grade: setup
 	$(BIN)/handgrad grade --course .
@@ -39,5 +39,9 @@ release: setup
 samples: release
 	$(BIN)/python tools/make_samples.py
 
+# The student hand-out: release notebooks, the student part of the lib as a wheel, pins, README.
+student: setup
+	$(BIN)/python -m handgrad.handout --course . --out dist/student
+
 clean:
-	rm -rf $(VENV) gradebook.db autograded/*/ feedback reports .handgrad
+	rm -rf $(VENV) gradebook.db autograded/*/ feedback reports .handgrad dist

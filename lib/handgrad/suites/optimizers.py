@@ -301,8 +301,8 @@ def _check_state(prefix: str, kind: str, make: MakeOptimizer, configs: Sequence[
             for buffer, grad in zip(buffers, step_grads):
                 np.copyto(buffer, grad)
             checks.call(f"{kind}.step(grads) (step {step})", optimizer.step, list(buffers))
-        for index, (got, reference) in enumerate(zip(arrays, alone)):
-            checks.close(f"{check_id}.reused_grads.p{index}", got, reference,
+        for index, (got, own) in enumerate(zip(arrays, alone)):
+            checks.close(f"{check_id}.reused_grads.p{index}", got, own,
                          what=(f"parameter {index} after {len(problem.grads)} steps of {what} when the caller "
                                f"refills the same gradient arrays before every step, against your own result "
                                f"with fresh gradient arrays"),

@@ -1,5 +1,6 @@
-"""Every notebook: clean source, sane nbgrader metadata, release/ in sync with source/,
-solutions pass in a real kernel, release stubs fail every graded cell."""
+"""Every notebook: clean source, sane nbgrader metadata, hidden tests that go through the checks,
+release/ in sync with source/ and with the stubs the catalogue runner grades, and a whole notebook
+that runs under grading in a real kernel within the time budget."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from tests.notebooks.harness import graded_points, nbgrader_meta, run_graded, source_notebook
+from tests.notebooks.harness import nbgrader_meta, release_source, source_notebook
 
 COURSE = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = sorted(p.name for p in (COURSE / "source").iterdir() if (p / f"{p.name}.ipynb").exists())
@@ -21,10 +23,6 @@ ASSIGNMENTS = sorted(p.name for p in (COURSE / "source").iterdir() if (p / f"{p.
 
 def release_notebook(assignment: str) -> nbformat.NotebookNode:
     return nbformat.read(str(COURSE / "release" / assignment / f"{assignment}.ipynb"), as_version=4)
-
-
-def test_the_course_has_notebooks() -> None:
-    assert "02_activations" in ASSIGNMENTS
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -65,17 +63,23 @@ def test_release_has_no_solution_code_and_no_hidden_tests(assignment: str) -> No
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_release_stubs_fail_every_graded_cell(assignment: str) -> None:
-    stubs = {nbgrader_meta(c)["grade_id"]: c.source for c in release_notebook(assignment).cells
-             if nbgrader_meta(c).get("solution") and c.cell_type == "code"}
-    outcome = run_graded(assignment, stubs)
-    mc_only = {gid for gid in outcome if gid.startswith("test_mc")}   # a blank letter is simply wrong
-    assert all(outcome[gid] != "ok" for gid in outcome if gid not in mc_only), outcome
+def test_graded_cells_call_the_checks_never_a_bare_assert(assignment: str) -> None:
+    """Hidden tests go through handgrad's check helpers (recorded, judged outside the kernel)."""
+    for cell in source_notebook(assignment).cells:
+        if nbgrader_meta(cell).get("grade") and cell.cell_type == "code":
+            assert "handgrad.suites" in cell.source or "checks." in cell.source, nbgrader_meta(cell)["grade_id"]
+            assert not re.search(r"^\s*assert\b", cell.source, re.M), nbgrader_meta(cell)["grade_id"]
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_solutions_pass_every_graded_cell(assignment: str) -> None:
-    assert run_graded(assignment) == {gid: "ok" for gid in graded_points(assignment)}
+def test_release_stubs_are_the_ones_the_catalogue_runner_grades(assignment: str) -> None:
+    """nbgrader's stubs in release/ are exactly harness.release_source of the solutions, so the runner's
+    stub test speaks for the real release."""
+    released = {nbgrader_meta(c)["grade_id"]: c.source for c in release_notebook(assignment).cells
+                if nbgrader_meta(c).get("solution") and c.cell_type == "code"}
+    built = {nbgrader_meta(c)["grade_id"]: release_source(c.source).rstrip("\n")
+             for c in source_notebook(assignment).cells if nbgrader_meta(c).get("solution") and c.cell_type == "code"}
+    assert {gid: source.rstrip("\n") for gid, source in released.items()} == built
 
 
 def _normalised(notebook: nbformat.NotebookNode) -> list[tuple]:
@@ -97,16 +101,19 @@ def test_release_equals_what_nbgrader_generates_now(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_source_notebook_runs_in_a_real_kernel_under_grading(assignment: str, tmp_path: Path) -> None:
+def test_source_notebook_runs_in_a_real_kernel_under_grading(assignment: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every cell runs without an error (reported by cell, not stopped at the first) within the grading budget:
+    under a minute per cell and two for the whole notebook on a busy machine."""
     from nbclient import NotebookClient
 
     notebook = source_notebook(assignment)
-    os.environ["NBGRADER_EXECUTION"] = "autograde"
-    try:
-        NotebookClient(notebook, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
-    finally:
-        os.environ.pop("NBGRADER_EXECUTION")
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")        # the kernel inherits it
+    started = time.perf_counter()
+    NotebookClient(notebook, timeout=60, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    elapsed = time.perf_counter() - started
     errors = [nbgrader_meta(c).get("grade_id") or c.source[:60] for c in notebook.cells
               if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
     assert errors == []
+    assert elapsed < 120.0, f"{assignment} took {elapsed:.0f} s under grading"

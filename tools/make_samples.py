@@ -4,36 +4,27 @@
 
 `reference`: the release with the instructor's solution cells (full marks);
 `blank`: the untouched release (zero, no crash);
-`buggy`: the release with the solutions and typical mistakes (partial marks), taken from
-the `BUGGY_SUBMISSION` of each notebook's test module (tests/notebooks/test_<id>.py).
+`buggy`: the release with the solutions and typical mistakes (partial marks): the bugs named
+by `buggy_sample` in the notebook's catalogue (tests/notebooks/catalogues/<id>.py).
 tests/test_samples.py proves the files are what this script writes.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib.util
 import sys
 from pathlib import Path
 
 import nbformat
 
 COURSE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(COURSE))
+from tests.notebooks import catalogue  # noqa: E402  (the course root is not installed)
 
 
 def _solutions(notebook: nbformat.NotebookNode) -> dict[str, str]:
     return {c.metadata["nbgrader"]["grade_id"]: c.source for c in notebook.cells
             if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
-
-
-def buggy_cells(assignment: str) -> dict[str, str]:
-    """The buggy sample's replacement cells, from the notebook's test module."""
-    path = COURSE / "tests" / "notebooks" / f"test_{assignment}.py"
-    spec = importlib.util.spec_from_file_location(f"_samples_{assignment}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(COURSE))
-    spec.loader.exec_module(module)
-    return module.BUGGY_SUBMISSION
 
 
 def submission(release: nbformat.NotebookNode, cells: dict[str, str]) -> nbformat.NotebookNode:
@@ -52,7 +43,7 @@ def samples(assignment: str) -> dict[str, nbformat.NotebookNode]:
     source = nbformat.read(str(COURSE / "source" / assignment / f"{assignment}.ipynb"), as_version=4)
     solutions = _solutions(source)
     return {"reference": submission(release, solutions), "blank": release,
-            "buggy": submission(release, {**solutions, **buggy_cells(assignment)})}
+            "buggy": submission(release, {**solutions, **catalogue.load(assignment).buggy_cells()})}
 
 
 def main() -> None:

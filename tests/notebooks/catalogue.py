@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 from tests.notebooks import harness
 
@@ -59,7 +60,9 @@ class Catalogue:
     bugs: list[Bug]
     alternatives: list[Alternative]
     buggy_sample: tuple[str, ...]              # names of bugs combined into submitted/buggy
-    no_stub_loss: frozenset[str] = field(default_factory=frozenset)   # graded cells a blank answer may pass (MC)
+    # Graded cells exempt from the stub test: answers that are not functions (multiple choice), whose blank
+    # cell raises by itself, so the graded cell fails by a NameError rather than a "not implemented" check.
+    no_stub_loss: frozenset[str] = field(default_factory=frozenset)
 
     def bug(self, name: str) -> Bug:
         """The bug of that name."""
@@ -96,15 +99,21 @@ def apply(assignment: str, edits: list[Edit] | tuple[Edit, ...]) -> dict[str, st
     return cells
 
 
+def module(assignment: str) -> ModuleType:
+    """The catalogue file of one assignment as a module (its helpers and reference lines too)."""
+    path = CATALOGUES / f"{assignment}.py"
+    spec = importlib.util.spec_from_file_location(f"catalogue_{assignment}", path)
+    if spec is None or spec.loader is None or not path.exists():
+        raise FileNotFoundError(f"no catalogue for {assignment}: write {path}")
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
 def load(assignment: str) -> Catalogue:
     """The catalogue of one assignment (``tests/notebooks/catalogues/<assignment>.py``)."""
     path = CATALOGUES / f"{assignment}.py"
-    spec = importlib.util.spec_from_file_location(f"catalogue_{assignment}", path)
-    if spec is None or spec.loader is None:
-        raise FileNotFoundError(f"no catalogue for {assignment}: write {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    catalogue: Catalogue = module.CATALOGUE
+    catalogue: Catalogue = module(assignment).CATALOGUE
     if catalogue.assignment != assignment:
         raise ValueError(f"{path} describes {catalogue.assignment!r}, not {assignment!r}")
     return catalogue

@@ -37,6 +37,8 @@ MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN T
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 # Names the builder writes at the top of the output folder (anything else there: refuse to clear it).
 OWN_FILES = re.compile(r"(README\.md|requirements\.txt|environment\.yml|handgrad-.*\.whl|\d\d_\w+)")
+# Kept across rebuilds and never part of the hand-out: the folder may be a git repository of its own.
+KEEP = ".git"
 
 
 class HandoutError(RuntimeError):
@@ -54,8 +56,12 @@ class Handout:
 
     def files(self) -> list[tuple[str, int]]:
         """Every file of the hand-out as (path relative to the folder, size in bytes), sorted."""
-        return sorted((p.relative_to(self.folder).as_posix(), p.stat().st_size)
-                      for p in self.folder.rglob("*") if p.is_file())
+        return [(p.relative_to(self.folder).as_posix(), p.stat().st_size) for p in handout_files(self.folder)]
+
+
+def handout_files(folder: Path) -> list[Path]:
+    """The files of a hand-out folder, sorted (a git repository kept in it is not part of it)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and KEEP not in p.relative_to(folder).parts)
 
 
 def code_cells(notebook: Path) -> list[str]:
@@ -282,7 +288,7 @@ def leaks(folder: Path) -> list[str]:
             if marker in text:
                 found.append(f"{name}: contains {marker!r}")
 
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in handout_files(folder):
         name = path.relative_to(folder).as_posix()
         if path.suffix == ".whl":
             with zipfile.ZipFile(path) as archive:
@@ -297,14 +303,15 @@ def leaks(folder: Path) -> list[str]:
 
 
 def clear(folder: Path) -> None:
-    """Empty an earlier hand-out folder; refuse a folder that holds anything the builder did not write."""
+    """Empty an earlier hand-out folder (keeping its .git); refuse one that holds anything the builder did not write."""
     if not folder.exists():
         return
-    strangers = [p.name for p in folder.iterdir() if not OWN_FILES.fullmatch(p.name)]
+    entries = [p for p in folder.iterdir() if p.name != KEEP]
+    strangers = [p.name for p in entries if not OWN_FILES.fullmatch(p.name)]
     if strangers:
         raise HandoutError(f"{folder} holds files that are not a hand-out ({', '.join(sorted(strangers)[:5])}): "
                            "choose an empty or new folder")
-    for path in folder.iterdir():
+    for path in entries:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 

@@ -219,7 +219,7 @@ def requirements_txt(requirements: list[str]) -> str:
     return "\n".join(header + requirements) + "\n"
 
 
-def readme(version: str, wheel: str, notebooks: list[str], requirements: list[str]) -> str:
+def readme(version: str, wheel: str, notebooks: list[str]) -> str:
     """The hand-out's README: what is in it, how to install with pip or conda, how to open a notebook, data."""
     first = notebooks[0] if notebooks else "01_derivations/01_derivations.ipynb"
     listing = "\n".join(f"- `{n}`" for n in notebooks)
@@ -233,8 +233,8 @@ in numpy, check them against PyTorch, and train them on real data.
 - `{wheel}`: the course library `handgrad` {version} that the notebooks import
   (`from handgrad import checks, data, live, ...`): visible checks, data loading, live
   training curves, lecture demos and the reference blocks later notebooks build on.
-- `requirements.txt` (pip) and `environment.yml` (conda): the versions the notebooks are
-  tested with ({", ".join(requirements)}).
+- `requirements.txt` (pip) and `environment.yml` (conda): the versions of Python packages
+  the notebooks are tested with (torch, numpy, matplotlib, JupyterLab, ...).
 
 ## Install (once)
 With pip (Python 3.10 or newer), in this folder:
@@ -268,11 +268,13 @@ grades your notebook. Do not rename, delete or copy cells, and hand in the `.ipy
 way your instructor says.
 
 ## Data
-The experiments use Fashion-MNIST (about 30 MB), found in this order: the folder named by
+The experiments use Fashion-MNIST (about 30 MB to download), found in this order: the folder named by
 the `HANDGRAD_DATA` environment variable, `~/.cache/handgrad/data`, `./data`, Debian's
 `/usr/share/datasets/fashion-mnist` (`apt install dataset-fashion-mnist`), and otherwise a
-download through torchvision on first use. Offline, copy the four idx files into
-`$HANDGRAD_DATA/FashionMNIST/raw/`. If nothing works, the error lists what was tried.
+download through torchvision on first use. Offline, put the four unpacked idx files
+(`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, `t10k-images-idx3-ubyte`,
+`t10k-labels-idx1-ubyte`) into `$HANDGRAD_DATA/FashionMNIST/raw/`. If nothing works, the
+error lists what was tried and how to fix it.
 
 Widgets (sliders, live curves) need JupyterLab or Notebook 7; set `HANDGRAD_HEADLESS=1`
 for text output only.
@@ -344,7 +346,7 @@ def build(course: Path, out: Path) -> Handout:
     (out / "environment.yml").write_text(
         environment_yml(python_version(course / "environment.yml"), student, wheel.name), encoding="utf-8")
     (out / "README.md").write_text(
-        readme(version, wheel.name, [n.relative_to(out).as_posix() for n in notebooks], student), encoding="utf-8")
+        readme(version, wheel.name, [n.relative_to(out).as_posix() for n in notebooks]), encoding="utf-8")
 
     problems = leaks(out)
     if problems:

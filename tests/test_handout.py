@@ -23,6 +23,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from handgrad import handout as builder
 
 COURSE = Path(__file__).resolve().parents[1]
 ALLOWED_TOP = re.compile(r"README\.md|requirements\.txt|environment\.yml|handgrad-[\w.]+-py3-none-any\.whl")
@@ -338,3 +339,42 @@ def test_release_notebooks_run_from_the_handout(handout: Path, runs: dict[str, l
         if not visible:
             problems.append(f"{assignment}: no visible check found")
     assert not problems, "\n".join(problems)
+
+
+# --- the builder refuses instructor material (a tiny course, no venv) ----------------------------
+
+
+def tiny_course(root: Path, setup_code: str) -> Path:
+    """A minimal course: a lib with checks and a suite, one release notebook whose one code cell is `setup_code`."""
+    lib = root / "lib" / "handgrad"
+    (lib / "suites").mkdir(parents=True)
+    (lib / "__init__.py").write_text('__version__ = "9.9"\n')
+    (lib / "checks.py").write_text("from handgrad import compare\n")
+    (lib / "compare.py").write_text("X = 1\n")
+    (lib / "suites" / "__init__.py").write_text("")
+    (lib / "unused.py").write_text("Y = 2\n")
+    notebook = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                           "source": setup_code}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (root / "release" / "01_x").mkdir(parents=True)
+    (root / "release" / "01_x" / "01_x.ipynb").write_text(json.dumps(notebook))
+    shutil.copy(COURSE / "requirements.txt", root / "requirements.txt")
+    shutil.copy(COURSE / "environment.yml", root / "environment.yml")
+    return root
+
+
+def test_builder_takes_what_notebooks_import_and_refuses_instructor_material(tmp_path: Path) -> None:
+    built = builder.build(tiny_course(tmp_path / "ok", "from handgrad import checks\n"), tmp_path / "out")
+    assert built.modules == ("handgrad", "handgrad.checks", "handgrad.compare")   # not unused, not suites
+    assert built.wheel.name == "handgrad-9.9-py3-none-any.whl"
+
+    with pytest.raises(builder.HandoutError, match="handgrad.suites"):
+        builder.build(tiny_course(tmp_path / "suite", "from handgrad.suites import x\n"), tmp_path / "out2")
+    with pytest.raises(builder.HandoutError, match="BEGIN SOLUTION"):
+        builder.build(tiny_course(tmp_path / "sol", "### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n"), tmp_path / "out3")
+    assert not list((tmp_path / "out3").iterdir())   # nothing of a leaking hand-out is left behind
+
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "thesis.tex").write_text("")
+    with pytest.raises(builder.HandoutError, match="not a hand-out"):
+        builder.build(tmp_path / "ok", tmp_path / "home")   # never empties a folder it did not write
+    assert (tmp_path / "home" / "thesis.tex").exists()

@@ -13,8 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import make_samples  # noqa: E402
+from tools import make_samples
 
 COURSE = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = sorted(p.name for p in (COURSE / "release").iterdir() if p.is_dir())

@@ -182,6 +182,7 @@ def handout_texts(handout: Path) -> dict[str, str]:
 def test_handout_holds_the_release_notebooks_and_a_student_wheel_only(tree: Path, handout: Path) -> None:
     release = sorted(p.relative_to(tree / "release").as_posix() for p in (tree / "release").glob("*/*.ipynb"))
     assert release and sorted(p.relative_to(handout).as_posix() for p in handout.glob("*/*.ipynb")) == release
+    assert all((handout / n).read_bytes() == (tree / "release" / n).read_bytes() for n in release)
     for entry in handout.iterdir():
         assert ALLOWED_TOP.fullmatch(entry.name) or (entry.is_dir() and (tree / "release" / entry.name).is_dir()), entry
     (wheel,) = handout.glob("*.whl")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from handgrad import record
 from handgrad.grading import judge
+from handgrad.grading.results import MEANING, CellRun, Status
 from handgrad.record import encode_array
 
 EXPECTED_A = np.array([[123.456, -7.891], [0.25, 3.0]])
@@ -36,9 +38,12 @@ def honest_records():
             exact_record("01.q.1", " b ", "B")]
 
 
-def judge_it(status="ok", error="", records=None, reference=None, max_score=3.0):
-    return judge.judge_cell("test_f", max_score, status, error,
-                            honest_records() if records is None else records,
+def run_of(status=Status.OK, error="", records=None, exception=""):
+    return CellRun(3, status, exception, error, honest_records() if records is None else records)
+
+
+def judge_it(status=Status.OK, error="", records=None, reference=None, max_score=3.0, exception=""):
+    return judge.judge_cell("test_f", max_score, run_of(status, error, records, exception),
                             reference_records() if reference is None else reference)
 
 
@@ -46,11 +51,10 @@ def test_ok_and_matching_records_earn_full_points():
     verdict = judge_it()
     assert verdict.score == 3.0
     assert verdict.max_score == 3.0
-    assert verdict.status == "ok"
+    assert verdict.status is Status.OK
+    assert verdict.label == "ok"
     assert verdict.grade_id == "test_f"
     assert verdict.message == "all checks passed"
-    assert verdict.as_dict() == {"grade_id": "test_f", "max_score": 3.0, "score": 3.0, "status": "ok",
-                                 "message": "all checks passed"}
 
 
 def test_record_order_does_not_matter_and_extra_records_are_harmless():
@@ -60,51 +64,57 @@ def test_record_order_does_not_matter_and_extra_records_are_harmless():
 
 def test_a_cell_without_reference_checks_is_decided_by_its_status():
     assert judge_it(records=[], reference=[]).score == 3.0
-    assert judge_it(status="error:AssertionError", error="boom", records=[], reference=[]).score == 0.0
+    verdict = judge_it(status=Status.ERROR, exception="AssertionError", error="boom", records=[], reference=[])
+    assert (verdict.score, verdict.label, verdict.message) == (0.0, "error:AssertionError", "boom")
 
 
 def test_error_check_failed_gives_zero_with_the_error_text():
     error = "CheckFailed: [01.f.1] value: shape (2, 2): 1 of 4 entries are off"
-    verdict = judge_it(status="error:CheckFailed", error=error)
+    verdict = judge_it(status=Status.ERROR, exception="CheckFailed", error=error)
     assert verdict.score == 0.0
-    assert verdict.status == "error:CheckFailed"
+    assert (verdict.status, verdict.exception, verdict.label) == (Status.ERROR, "CheckFailed", "error:CheckFailed")
     assert verdict.message == error
 
 
 @pytest.mark.parametrize("status, words", [
-    ("timeout", "time limit"),
-    ("killed", "killed"),
-    ("kernel_died", "kernel died"),
-    ("oom", "memory"),
-    ("output_limit", "output limit"),
-    ("budget", "budget"),
-    ("not_run", "did not run"),
+    (Status.TIMEOUT, "time limit"),
+    (Status.KILLED, "killed"),
+    (Status.KERNEL_DIED, "kernel died"),
+    (Status.OOM, "memory"),
+    (Status.OUTPUT_LIMIT, "output limit"),
+    (Status.BUDGET, "budget"),
+    (Status.NOT_RUN, "did not run"),
 ])
 def test_abnormal_status_gives_zero_with_an_explanation(status, words):
     verdict = judge_it(status=status, error="Traceback ... irrelevant")
     assert verdict.score == 0.0
-    assert verdict.status == status
+    assert verdict.status is status
+    assert verdict.label == status.value
     assert words in verdict.message
-    assert verdict.message == judge.STATUS_MESSAGES[status]
+    assert verdict.message == MEANING[status]
 
 
-def test_unknown_status_gives_zero():
-    verdict = judge_it(status="something_new")
-    assert verdict.score == 0.0
-    assert verdict.message == "something_new"
+def test_every_status_is_documented():
+    assert set(MEANING) == set(Status)
+    assert all(len(text) > 15 for text in MEANING.values())
+
+
+@pytest.mark.parametrize("status", [s for s in Status if s is not Status.OK])
+def test_a_run_that_did_not_end_ok_never_scores(status):
+    assert judge_it(status=status, exception="X").score == 0.0
 
 
 def test_missing_reference_check_is_tampered():
     records = [r for r in honest_records() if r["check"] != "01.f.2"]
     verdict = judge_it(records=records)
     assert verdict.score == 0.0
-    assert verdict.status == "tampered"
+    assert verdict.status is Status.TAMPERED
     assert "01.f.2" in verdict.message
 
 
 def test_no_records_at_all_is_tampered():
     verdict = judge_it(records=[])
-    assert verdict.status == "tampered"
+    assert verdict.status is Status.TAMPERED
     assert verdict.score == 0.0
 
 
@@ -113,7 +123,7 @@ def test_passed_record_with_a_wrong_value_is_tampered():
     records[0] = close_record("01.f.1", EXPECTED_A + 1.0, EXPECTED_A + 1.0, passed=True)
     verdict = judge_it(records=records)
     assert verdict.score == 0.0
-    assert verdict.status == "tampered"
+    assert verdict.status is Status.TAMPERED
     assert verdict.message.startswith("[01.f.1]")
     assert "123.456" not in verdict.message and "7.891" not in verdict.message
 
@@ -122,7 +132,7 @@ def test_the_reference_tolerance_is_used_not_the_students():
     records = honest_records()
     records[0] = close_record("01.f.1", EXPECTED_A * 1.01, EXPECTED_A, passed=True, rtol=1.0, atol=1.0)
     verdict = judge_it(records=records)
-    assert verdict.status == "tampered"
+    assert verdict.status is Status.TAMPERED
     assert verdict.score == 0.0
 
 
@@ -131,14 +141,14 @@ def test_the_reference_tolerance_is_honoured():
     records[1] = close_record("01.f.2", EXPECTED_B * (1 + 5e-5), EXPECTED_B, rtol=1e-4, atol=1e-6)
     assert judge_it(records=records).score == 3.0
     records[1] = close_record("01.f.2", EXPECTED_B * (1 + 5e-3), EXPECTED_B, rtol=1e-4, atol=1e-6, passed=True)
-    assert judge_it(records=records).status == "tampered"
+    assert judge_it(records=records).status is Status.TAMPERED
 
 
 def test_passed_record_with_a_wrong_shape_is_tampered():
     records = honest_records()
     records[1] = close_record("01.f.2", EXPECTED_B.reshape(1, 3), EXPECTED_B.reshape(1, 3))
     verdict = judge_it(records=records)
-    assert verdict.status == "tampered"
+    assert verdict.status is Status.TAMPERED
     assert "shape" in verdict.message
 
 
@@ -147,7 +157,7 @@ def test_passed_record_without_an_encoded_value_is_tampered(got):
     records = honest_records()
     records[1] = dict(records[1], got=got)
     verdict = judge_it(records=records)
-    assert verdict.status == "tampered"
+    assert verdict.status is Status.TAMPERED
     assert verdict.score == 0.0
 
 
@@ -155,7 +165,7 @@ def test_passed_record_with_nan_is_tampered():
     records = honest_records()
     records[1] = close_record("01.f.2", [1.0, np.nan, 3.0], EXPECTED_B, rtol=1e-4, atol=1e-6, passed=True)
     verdict = judge_it(records=records)
-    assert verdict.status == "tampered"
+    assert verdict.status is Status.TAMPERED
     assert "NaN" in verdict.message
 
 
@@ -164,7 +174,7 @@ def test_failed_record_with_a_wrong_value_is_failed():
     records[0] = close_record("01.f.1", EXPECTED_A + 1.0, EXPECTED_A, passed=False)
     verdict = judge_it(records=records)
     assert verdict.score == 0.0
-    assert verdict.status == "failed"
+    assert verdict.status is Status.FAILED
     assert verdict.message.startswith("[01.f.1]")
 
 
@@ -173,7 +183,7 @@ def test_failed_record_with_a_right_value_is_still_failed():
     records[0] = dict(records[0], passed=False, message="your own message")
     verdict = judge_it(records=records)
     assert verdict.score == 0.0
-    assert verdict.status == "failed"
+    assert verdict.status is Status.FAILED
     assert verdict.message == "your own message"
 
 
@@ -183,7 +193,7 @@ def test_passed_must_be_literally_true(passed):
     records[0] = dict(records[0], passed=passed)
     verdict = judge_it(records=records)
     assert verdict.score == 0.0
-    assert verdict.status == "failed"
+    assert verdict.status is Status.FAILED
 
 
 def test_exact_kind_with_a_wrong_answer_that_claims_to_pass_is_tampered():
@@ -191,7 +201,7 @@ def test_exact_kind_with_a_wrong_answer_that_claims_to_pass_is_tampered():
     records[2] = exact_record("01.q.1", "A", "A", passed=True)
     verdict = judge_it(records=records)
     assert verdict.score == 0.0
-    assert verdict.status == "tampered"
+    assert verdict.status is Status.TAMPERED
     assert verdict.message.startswith("[01.q.1]")
     assert "'B'" not in verdict.message
 
@@ -201,7 +211,7 @@ def test_exact_kind_with_a_non_matching_value_is_tampered(got):
     records = honest_records()
     records[2] = dict(records[2], got=got, passed=True)
     verdict = judge_it(records=records)
-    assert verdict.status == "tampered"
+    assert verdict.status is Status.TAMPERED
     assert verdict.score == 0.0
 
 
@@ -209,24 +219,33 @@ def test_exact_kind_failed_honestly_is_failed():
     records = honest_records()
     records[2] = exact_record("01.q.1", "A", "B", passed=False)
     verdict = judge_it(records=records)
-    assert verdict.status == "failed"
+    assert verdict.status is Status.FAILED
     assert verdict.score == 0.0
 
 
 def test_exact_kind_int_vs_bool():
     reference = [exact_record("01.q.2", 1, 1)]
-    assert judge.judge_cell("q", 1.0, "ok", "", [exact_record("01.q.2", 1, 1)], reference).score == 1.0
-    verdict = judge.judge_cell("q", 1.0, "ok", "", [exact_record("01.q.2", True, True)], reference)
-    assert verdict.status == "tampered"
+    assert judge.judge_cell("q", 1.0, run_of(records=[exact_record("01.q.2", 1, 1)]), reference).score == 1.0
+    verdict = judge.judge_cell("q", 1.0, run_of(records=[exact_record("01.q.2", True, True)]), reference)
+    assert verdict.status is Status.TAMPERED
 
 
 def test_reference_without_a_value_fails_the_check():
     reference = [dict(close_record("01.f.1", EXPECTED_A, EXPECTED_A), expected=None)]
-    verdict = judge.judge_cell("t", 1.0, "ok", "", honest_records(), reference)
+    verdict = judge.judge_cell("t", 1.0, run_of(), reference)
     assert verdict.score == 0.0
     assert "reference recorded no value" in verdict.message
 
 
-def test_tampering_detected_inside_is_status_tampered() -> None:
-    verdict = judge.judge_cell("t", 2.0, "error:TamperingDetected", "TamperingDetected: replaced close", [], [])
-    assert (verdict.status, verdict.score) == ("tampered", 0.0)
+@pytest.mark.parametrize("kind, status", [(record.TAMPERED, Status.TAMPERED), (record.DELEGATED, Status.DELEGATED)])
+def test_an_integrity_record_decides_the_status(kind, status) -> None:
+    event = record.integrity(kind, "ReLU.forward", "ReLU.forward used torch.relu")
+    # Whether the cell then raised or even finished cleanly with matching values, the record decides.
+    for run in (run_of(Status.ERROR, "CheckFailed: ...", [event], "CheckFailed"), run_of(records=honest_records() + [event])):
+        verdict = judge.judge_cell("t", 2.0, run, reference_records())
+        assert (verdict.status, verdict.score, verdict.message) == (status, 0.0, "ReLU.forward used torch.relu")
+
+
+def test_the_exception_name_alone_decides_nothing() -> None:
+    verdict = judge.judge_cell("t", 2.0, run_of(Status.ERROR, "TamperingDetected: x", [], "TamperingDetected"), [])
+    assert (verdict.status, verdict.label) == (Status.ERROR, "error:TamperingDetected")

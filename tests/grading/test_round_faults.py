@@ -1,23 +1,29 @@
 """One grading round with honest, faulty and adversarial students on 02_activations:
-each fault gets its exact per-cell status and score, and nobody else's grade changes."""
+each fault gets its exact per-cell status and score, and nobody else's grade changes.
+Submissions that are not a plain file are rejected (never followed), and passing solutions
+that reach into internals are listed to review, with the student, the cell, the line and why."""
 
 from __future__ import annotations
 
 import csv
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from handgrad.grading import sandbox
+from handgrad.grading.bubblewrap import bubblewrap_works
+from handgrad.grading.limits import Limits
+from handgrad.grading import scan
 from handgrad.grading.round import run_round
 
 COURSE = Path(__file__).resolve().parents[2]
 ID = "02_activations"
 CELLS = ["test_identity", "test_sigmoid", "test_sigmoid_stable", "test_tanh", "test_relu", "test_leaky_relu"]
 POINTS = dict(zip(CELLS, [1, 3, 1, 2, 2, 2]))
-ISOLATION = "bubblewrap" if sandbox.bubblewrap_works() else "limits"
+ISOLATION = "bubblewrap" if bubblewrap_works() else "limits"
 
 
 def prepend(grade_id: str, code: str):
@@ -94,6 +100,29 @@ def leak_probe(path: str, mode: str = "r") -> str:
     """Solution-cell code that breaks the student's own Identity if ``path`` could be opened."""
     return (f"try:\n    open({path!r}, {mode!r}).close()\n    LEAKED = True\nexcept OSError:\n    LEAKED = False\n"
             f"if LEAKED:\n    raise RuntimeError('the sandbox let me open {path}')")
+
+
+class Plant:
+    """A submission that is not a notebook file: ``make(path, course)`` creates what lies at its path."""
+
+    def __init__(self, make) -> None:
+        self.make = make
+
+
+def link_folder_to(target: Path) -> Plant:
+    """The student's assignment folder is itself a link to ``target``."""
+    def make(path: Path, course: Path) -> None:
+        path.parent.rmdir()
+        os.symlink(target, path.parent)
+    return Plant(make)
+
+
+def device(path: Path, course: Path) -> None:
+    """A character device (a copy of /dev/null) where the notebook should be; a FIFO when not root."""
+    if os.getuid() == 0:
+        os.mknod(path, 0o644 | stat.S_IFCHR, os.makedev(1, 3))
+    else:
+        os.mkfifo(path)
 
 
 def faults(course: Path) -> dict:
@@ -174,7 +203,29 @@ def faults(course: Path) -> dict:
                                       "        raise NotImplementedError()\n"), ok_except(test_tanh="error:CheckFailed")),
         "corrupt": ("{ this is not json", every("corrupt")),
         "missing": (None, every("missing")),
+        "links_to_source": (Plant(lambda path, course: os.symlink(course / "source" / ID / f"{ID}.ipynb", path)),
+                            every("rejected")),
+        "links_to_other_student": (Plant(lambda path, course: os.symlink(other, path)), every("rejected")),
+        "links_folder_to_source": (link_folder_to(course / "source" / ID), every("rejected")),
+        "links_folder_to_other_student": (link_folder_to(other.parent), every("rejected")),
+        "folder_as_notebook": (Plant(lambda path, course: path.mkdir()), every("rejected")),
+        "fifo_as_notebook": (Plant(lambda path, course: os.mkfifo(path)), every("rejected")),
+        "device_as_notebook": (Plant(device), every("rejected")),
+        "touches_sys_modules_and_passes": (prepend("relu", "import sys\n_numpy = sys.modules['numpy']"), ok_except()),
+        "collects_garbage_and_passes": (prepend("tanh", "import gc\ngc.collect()"), ok_except()),
+        "reads_frames_and_passes": (in_method("sigmoid", "forward", "import sys\n_caller = sys._getframe(1).f_back"),
+                                    ok_except()),
     }
+
+
+# student -> (solution cell, line, reason) of every line the round must list to review: solutions that
+# still passed although they reach into internals (those that lost their points are not listed).
+TO_REVIEW = {
+    "touches_sys_modules_and_passes": [("relu", 2, scan.REVIEW_ATTRIBUTES["modules"])],
+    "collects_garbage_and_passes": [("tanh", 1, scan.REVIEW_MODULES["gc"]), ("tanh", 2, scan.REVIEW_NAMES["gc"])],
+    "reads_frames_and_passes": [("sigmoid", 4, scan.REVIEW_ATTRIBUTES["f_back"])],
+    "rewrites_lib": [("identity", 1, scan.REVIEW_MODULES["handgrad.checks"])],
+}
 
 
 def handgrad_checks_file() -> str:
@@ -187,7 +238,8 @@ HONEST = {"reference": ok_except(), "buggy": ok_except(test_sigmoid_stable="erro
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tuple[str, float]]:
+def graded_round(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
+    """The course after the round, the round's summary, and (student, cell) -> (status, score) from grades.csv."""
     course = tmp_path_factory.mktemp("course")
     shutil.copy(COURSE / "nbgrader_config.py", course)
     shutil.copytree(COURSE / "source" / ID, course / "source" / ID)
@@ -200,20 +252,26 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tu
     for student, (change, _) in faults(course).items():
         folder = course / "submitted" / student / ID
         folder.mkdir(parents=True)
-        if isinstance(change, str):
+        if isinstance(change, Plant):
+            change.make(folder / f"{ID}.ipynb", course)
+        elif isinstance(change, str):
             (folder / f"{ID}.ipynb").write_text(change)
         elif change is not None:
             notebook = nbformat.from_dict(reference)
             change(notebook)
             nbformat.write(notebook, str(folder / f"{ID}.ipynb"))
     # Generous enough for a cold torch import on a busy machine; the endless loops pay it in full.
-    limits = sandbox.Limits(cell_timeout=12, grace=2, data_bytes=2 << 30, processes=64)
+    limits = Limits(cell_timeout=12, grace=2, data_bytes=2 << 30, processes=64)
     results, facts = run_round(course, [ID], jobs=2, limits=limits, isolation=ISOLATION)
-    assert facts["infrastructure_errors"] == []
     assert (course / "canary.txt").read_text() == "untouched"   # links planted by a student were not followed
     with open(course / "reports" / "grades.csv") as stream:
         rows = list(csv.DictReader(stream))
-    return {(row["student"], row["grade_id"]): (row["status"], float(row["score"])) for row in rows}
+    return course, facts, {(row["student"], row["grade_id"]): (row["status"], float(row["score"])) for row in rows}
+
+
+@pytest.fixture(scope="module")
+def graded(graded_round: tuple[Path, dict, dict]) -> dict[tuple[str, str], tuple[str, float]]:
+    return graded_round[2]
 
 
 FAULTS = faults(Path("/nonexistent"))   # the names and expectations (paths only matter inside the fixture)
@@ -237,3 +295,28 @@ def test_honest_students_are_unaffected(graded: dict, student: str) -> None:
 def test_every_student_has_every_cell(graded: dict) -> None:
     students = set(FAULTS) | set(HONEST)
     assert {key for key in graded} == {(s, c) for s in students for c in CELLS}
+
+
+def test_submissions_not_graded_are_named_with_their_status(graded_round: tuple[Path, dict, dict]) -> None:
+    _, facts, _ = graded_round
+    expected = {f"{student}/{ID}": FAULTS[student][1][CELLS[0]][0] for student in FAULTS
+                if FAULTS[student][1][CELLS[0]][0] in ("missing", "corrupt", "rejected")}
+    assert {key: reason.split(":")[0] for key, reason in facts["not_graded"].items()} == expected
+    assert all("never followed" in facts["not_graded"][key] for key, status in expected.items() if status == "rejected")
+
+
+def test_a_rejected_link_to_the_source_shows_no_solution(graded_round: tuple[Path, dict, dict]) -> None:
+    course, _, _ = graded_round
+    for student in ("links_to_source", "links_folder_to_source", "links_to_other_student"):
+        page = (course / "feedback" / student / ID / f"{ID}.html").read_text()
+        assert "rejected" in page and "BEGIN SOLUTION" not in page and "self.state = z" not in page
+        assert not (course / "autograded" / student).exists()
+
+
+def test_passing_solutions_that_reach_into_internals_are_listed_to_review(graded_round: tuple[Path, dict, dict]) -> None:
+    _, facts, _ = graded_round
+    expected = {(student, cell, line, reason) for student, items in TO_REVIEW.items() for cell, line, reason in items
+                if student not in NEEDS_BUBBLEWRAP or ISOLATION == "bubblewrap"}
+    listed = {(item["student"], item["cell"], item["line"], item["reason"]) for item in facts["to_review"]}
+    assert listed == expected
+    assert all(item["assignment"] == ID and item["code"] for item in facts["to_review"])

@@ -7,14 +7,17 @@ import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
-from handgrad.grading import sandbox
-from handgrad.grading.round import InfrastructureError, print_table, run_round
+from handgrad.grading import report
+from handgrad.grading.limits import Limits
+from handgrad.grading.results import InfrastructureError
+from handgrad.grading.round import run_round
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and run the round; exit 0 when every student was graded."""
+    """Parse the command line and run the round; exit 0 when it finished, 2 when it stopped (nothing written)."""
     parser = argparse.ArgumentParser(prog="handgrad", description="handgrad course tools")
     commands = parser.add_subparsers(dest="command", required=True)
     grade = commands.add_parser("grade", help="release, grade every submission in a sandbox, feedback, report")
@@ -22,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--assignment", action="append", dest="assignments", metavar="ID",
                        help="grade only this assignment (repeatable; default: all of source/)")
     grade.add_argument("--jobs", type=int, default=1, help="students graded in parallel (default 1)")
-    grade.add_argument("--cell-timeout", type=float, default=sandbox.Limits.cell_timeout,
+    grade.add_argument("--cell-timeout", type=float, default=Limits.cell_timeout,
                        help="seconds per cell before it is interrupted")
     grade.add_argument("--isolation", choices=["bubblewrap", "limits"], default=None,
                        help="force a sandbox kind (default: bubblewrap when it works here)")
@@ -34,19 +37,21 @@ def main(argv: list[str] | None = None) -> int:
     # nbgrader calls helpers (alembic) found next to this Python.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     started = time.monotonic()
-    limits = sandbox.Limits(cell_timeout=args.cell_timeout)
+    limits = Limits(cell_timeout=args.cell_timeout)
     try:
         results, facts = run_round(Path(args.course), args.assignments, jobs=args.jobs, limits=limits,
                                    isolation=args.isolation, salt=args.salt, do_release=not args.no_release)
     except InfrastructureError as error:
         print(f"handgrad grade: the round stopped, nothing was written: {error}", file=sys.stderr)
         return 2
-    print_table(results)
+    except Exception:  # noqa: BLE001 - a bug of the grader outside one student's unit: same rule, nothing written
+        print(f"handgrad grade: the round stopped on a bug of the grader, nothing was written:\n"
+              f"{traceback.format_exc()}", file=sys.stderr)
+        return 2
+    report.print_table(results)
+    report.print_review(results)
     facts["seconds"] = round(time.monotonic() - started, 1)
     print("\nsummary: " + json.dumps(facts))
-    if facts["infrastructure_errors"]:
-        print("handgrad grade: infrastructure errors, nothing was written (see summary)", file=sys.stderr)
-        return 2
     return 0
 
 

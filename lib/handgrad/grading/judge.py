@@ -4,40 +4,18 @@ A graded cell earns its points only if it ran cleanly in the sandbox *and* every
 reference solution recorded for that cell was recorded by the student's run too, passed
 there, and matches the reference's values here, compared again with the same tolerances.
 Patched comparison functions, lying ``==`` or a silenced test inside the kernel change
-nothing out here.
+nothing out here. An integrity record (:data:`handgrad.record.INTEGRITY_KINDS`) written by
+the kernel side gives the cell its status (``tampered``, ``delegated``) whatever else happened.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from handgrad import compare, record
+from handgrad.grading.results import MEANING, CellRun, CellVerdict, Status
 
-STATUS_MESSAGES = {
-    "timeout": "the cell ran past its time limit and was interrupted",
-    "killed": "the cell ran past its time limit, ignored the interrupt and was killed",
-    "kernel_died": "the Python kernel died while running this cell (os._exit, a crash, or the memory limit?)",
-    "oom": "the cell ran out of memory (MemoryError)",
-    "output_limit": "the cell printed more than the output limit allows",
-    "budget": "the notebook used up its time budget before this cell ran",
-    "not_run": "the cell did not run",
-}
-
-
-@dataclass
-class CellVerdict:
-    """The grade of one graded cell."""
-
-    grade_id: str
-    max_score: float
-    score: float
-    status: str
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data for reports and result files."""
-        return asdict(self)
+INTEGRITY_STATUS = {record.TAMPERED: Status.TAMPERED, record.DELEGATED: Status.DELEGATED}
 
 
 def _outside(reference: dict[str, Any], student: dict[str, Any]) -> compare.Verdict:
@@ -57,24 +35,27 @@ def _outside(reference: dict[str, Any], student: dict[str, Any]) -> compare.Verd
                                   atol=float(reference.get("atol", compare.ATOL)), hint=reference.get("hint", ""))
 
 
-def judge_cell(grade_id: str, max_score: float, status: str, error: str, records: list[dict[str, Any]],
-               reference: list[dict[str, Any]]) -> CellVerdict:
-    """Score one autograded cell from its run status, the student's records and the reference's."""
-    if status == "error:TamperingDetected":
-        return CellVerdict(grade_id, max_score, 0.0, "tampered", error)
-    if status != "ok":
-        message = error if status.startswith("error:") else STATUS_MESSAGES.get(status, status)
-        return CellVerdict(grade_id, max_score, 0.0, status, message)
-    seen = {rec["check"]: rec for rec in records}
+def judge_cell(grade_id: str, max_score: float, run: CellRun, reference: list[dict[str, Any]]) -> CellVerdict:
+    """Score one autograded cell from its run (status and records) and the reference's records."""
+    def zero(status: Status, message: str, exception: str = "") -> CellVerdict:
+        return CellVerdict(grade_id, max_score, 0.0, status, message, exception)
+
+    for event in run.records:
+        if event.get("kind") in INTEGRITY_STATUS:
+            return zero(INTEGRITY_STATUS[event["kind"]], str(event.get("message", "")))
+    if run.status is Status.ERROR:
+        return zero(Status.ERROR, run.error, run.exception)
+    if run.status is not Status.OK:
+        return zero(run.status, MEANING[run.status])
+    seen = {rec["check"]: rec for rec in run.records}
     for expected in reference:
         mine = seen.get(expected["check"])
         if mine is None:
-            return CellVerdict(grade_id, max_score, 0.0, "tampered",
-                               f"check {expected['check']} did not run although the cell finished cleanly")
+            return zero(Status.TAMPERED, f"check {expected['check']} did not run although the cell finished cleanly")
         verdict = _outside(expected, mine)
         if not verdict.passed:
-            status = "tampered" if mine.get("passed") is True else "failed"
-            return CellVerdict(grade_id, max_score, 0.0, status, f"[{expected['check']}] {verdict.message}")
+            status = Status.TAMPERED if mine.get("passed") is True else Status.FAILED
+            return zero(status, f"[{expected['check']}] {verdict.message}")
         if mine.get("passed") is not True:
-            return CellVerdict(grade_id, max_score, 0.0, "failed", str(mine.get("message", "")))
-    return CellVerdict(grade_id, max_score, max_score, "ok", "all checks passed")
+            return zero(Status.FAILED, str(mine.get("message", "")))
+    return CellVerdict(grade_id, max_score, max_score, Status.OK, "all checks passed")

@@ -4,17 +4,18 @@ Keyed by ``grade_id``: only the instructor's solution cells take the student's s
 test cells, their metadata and points, and every other cell always come from the
 instructor. What the student changed besides (deleted, duplicated, retyped or re-flagged
 cells, code outside solution cells, pre-filled outputs, another kernel) is noted, never fatal.
+The student's notebook arrives read and normalised (:mod:`handgrad.grading.submission`), so
+an error raised here is a bug of the grader, which stops the round.
 """
 
 from __future__ import annotations
 
-import ast
 import copy
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import nbformat
+
+from handgrad.grading import scan
 
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
@@ -24,25 +25,6 @@ GUARD = ("import importlib as _hg_importlib, sys as _hg_sys  # handgrad: fresh c
          "for _hg_name in sorted(n for n in list(_hg_sys.modules) if n.startswith('handgrad.')"
          " and not n.startswith('handgrad.grading')):\n"
          "    _hg_importlib.reload(_hg_sys.modules[_hg_name])\n")
-
-# Names that hand a numpy exercise to a library that computes it (or hide such an import).
-DELEGATING_NAMES = {"torch", "tensorflow", "jax", "scipy", "sklearn", "__import__", "importlib", "exec", "eval"}
-
-
-def delegating_names(source: str) -> set[str]:
-    """Names in ``source`` that delegate the work to another library (empty when it does not parse)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id in DELEGATING_NAMES:
-            found.add(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            found |= {m.split(".")[0] for m in modules if m.split(".")[0] in DELEGATING_NAMES}
-    return found
 
 
 def nbgrader_meta(cell: nbformat.NotebookNode) -> dict:
@@ -67,49 +49,17 @@ def is_autograded(cell: nbformat.NotebookNode) -> bool:
 
 @dataclass
 class Rebuilt:
-    """The notebook to run, or why there is none; plus what was noticed on the way."""
+    """The notebook to run, plus what was noticed on the way."""
 
-    notebook: nbformat.NotebookNode | None
-    status: str = "ok"                       # ok, missing, corrupt
-    reason: str = ""
+    notebook: nbformat.NotebookNode
     notes: list[str] = field(default_factory=list)
     from_student: set[str] = field(default_factory=set)   # solution grade_ids taken from the student
     delegated: dict[str, set[str]] = field(default_factory=dict)  # solution grade_id -> names that delegate
+    review: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # solution grade_id -> (line, reason)
 
 
-def read_student(path: Path) -> tuple[nbformat.NotebookNode | None, str, str]:
-    """The student's notebook, or (None, status, reason) when it is missing or unreadable."""
-    if not path.exists():
-        return None, "missing", f"no submission at {path.name}"
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8", errors="replace"))
-        notebook = nbformat.from_dict(raw)
-        if not isinstance(notebook.get("cells"), list):
-            raise ValueError("no list of cells")
-        for cell in notebook.cells:
-            if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str):
-                raise ValueError("a cell without a type")
-            source = cell.get("source", "")
-            cell["source"] = "".join(map(str, source)) if isinstance(source, list) else str(source)
-            if not isinstance(cell.get("metadata", {}), dict):
-                cell["metadata"] = {}
-    except Exception as error:  # any unreadable file is the student's corrupt notebook, not our crash
-        return None, "corrupt", f"not a readable notebook: {type(error).__name__}: {str(error)[:200]}"
-    return notebook, "ok", ""
-
-
-def rebuild(instructor: nbformat.NotebookNode, student_path: Path) -> Rebuilt:
+def rebuild(instructor: nbformat.NotebookNode, student: nbformat.NotebookNode) -> Rebuilt:
     """Merge the student's solution cells into a copy of the instructor's notebook."""
-    student, status, reason = read_student(student_path)
-    if student is None:
-        return Rebuilt(None, status=status, reason=reason)
-    try:
-        return _merge(instructor, student)
-    except (TypeError, ValueError, AttributeError, KeyError) as error:  # malformed beyond what we normalise
-        return Rebuilt(None, status="corrupt", reason=f"malformed notebook: {type(error).__name__}: {error}")
-
-
-def _merge(instructor: nbformat.NotebookNode, student: nbformat.NotebookNode) -> Rebuilt:
     notes: list[str] = []
     metadata = student.get("metadata")
     kernelspec = metadata.get("kernelspec") if isinstance(metadata, dict) else None
@@ -119,18 +69,19 @@ def _merge(instructor: nbformat.NotebookNode, student: nbformat.NotebookNode) ->
 
     by_id: dict[str, list[nbformat.NotebookNode]] = {}
     for cell in student.cells:
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if isinstance(grade_id, str):
-            by_id.setdefault(grade_id, []).append(cell)
+        student_id = nbgrader_meta(cell).get("grade_id")
+        if isinstance(student_id, str):
+            by_id.setdefault(student_id, []).append(cell)
 
     rebuilt = copy.deepcopy(instructor)
     taken: set[str] = set()
     delegated: dict[str, set[str]] = {}
+    review: dict[str, list[tuple[int, str]]] = {}
     for index, cell in enumerate(rebuilt.cells):
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
         meta = nbgrader_meta(cell)
-        grade_id = meta.get("grade_id")
+        grade_id: str = meta.get("grade_id", "")
         if is_autograded(cell):
             cell.source = GUARD + cell.source
         if not meta.get("solution"):
@@ -153,22 +104,28 @@ def _merge(instructor: nbformat.NotebookNode, student: nbformat.NotebookNode) ->
             notes.append(f"outputs saved in '{grade_id}' were ignored (everything is re-run)")
         cell.source = chosen.get("source", "")
         taken.add(grade_id)
+        if cell.cell_type != "code":
+            continue
         # A numpy exercise (the instructor's solution uses none of these) must not delegate its work.
-        names = delegating_names(cell.source) - delegating_names(instructor.cells[index].source)
-        if cell.cell_type == "code" and names:
+        names = scan.delegating_names(cell.source) - scan.delegating_names(instructor.cells[index].source)
+        if names:
             delegated[grade_id] = names
             notes.append(f"solution cell '{grade_id}' uses {', '.join(sorted(names))}: this exercise is to be "
                          f"written with numpy, so the tests that follow it score 0")
+        allowed = {why for _, why in scan.review_findings(instructor.cells[index].source)}
+        findings = [(line, why) for line, why in scan.review_findings(cell.source) if why not in allowed]
+        if findings:
+            review[grade_id] = findings
 
-    instructor_ids = {nbgrader_meta(c).get("grade_id") for c in instructor.cells}
+    instructor_ids = {str(nbgrader_meta(c)["grade_id"]) for c in instructor.cells if "grade_id" in nbgrader_meta(c)}
     instructor_sources = {c.source for c in instructor.cells if c.cell_type == "code"}
-    for grade_id, cells in by_id.items():
+    for grade_id in by_id:
         if grade_id not in instructor_ids:
             notes.append(f"cell '{grade_id}' is not part of the assignment: ignored")
-    for grade_id in instructor_ids - set(by_id) - {None}:
-        instructor_cell = next(c for c in instructor.cells if nbgrader_meta(c).get("grade_id") == grade_id)
+    for restored in sorted(instructor_ids - set(by_id)):
+        instructor_cell = next(c for c in instructor.cells if nbgrader_meta(c).get("grade_id") == restored)
         if not nbgrader_meta(instructor_cell).get("solution"):
-            notes.append(f"read-only cell '{grade_id}' was missing: restored from the assignment")
+            notes.append(f"read-only cell '{restored}' was missing: restored from the assignment")
     for cell in student.cells:
         meta = nbgrader_meta(cell)
         flipped = meta.get("grade_id") in instructor_ids and meta.get("solution") and not any(
@@ -179,7 +136,7 @@ def _merge(instructor: nbformat.NotebookNode, student: nbformat.NotebookNode) ->
              and str(c.get("source", "")).strip() and c.get("source") not in instructor_sources]
     if extra:
         notes.append(f"{len(extra)} code cell(s) outside the solution cells were not run: only solution cells count")
-    return Rebuilt(rebuilt, notes=notes, from_student=taken, delegated=delegated)
+    return Rebuilt(rebuilt, notes=notes, from_student=taken, delegated=delegated, review=review)
 
 
 def tests_after(notebook: nbformat.NotebookNode, solution_id: str) -> list[str]:

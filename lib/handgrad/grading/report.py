@@ -1,0 +1,60 @@
+"""What the instructor reads after a round: reports/grades.csv, the grade table, the summary."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TextIO
+
+from handgrad.grading.results import Result, Status
+
+CSV_COLUMNS = ["student", "assignment", "grade_id", "score", "max_score", "status"]
+
+
+def write_csv(path: Path, results: list[Result]) -> None:
+    """One row per graded cell of every result."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(CSV_COLUMNS)
+        for result in results:
+            for cell in result.cells:
+                writer.writerow([result.student, result.assignment, cell.grade_id, f"{cell.score:g}",
+                                 f"{cell.max_score:g}", cell.label])
+
+
+def print_table(results: list[Result], stream: TextIO = sys.stdout) -> None:
+    """The grade table: one line per graded cell, then a total per student and assignment."""
+    print(f"{'student':14s} {'assignment':16s} {'cell':28s} {'score':>9s}  status", file=stream)
+    for result in results:
+        for cell in result.cells:
+            print(f"{result.student:14s} {result.assignment:16s} {cell.grade_id:28s} "
+                  f"{cell.score:>4g}/{cell.max_score:<4g}  {cell.label}", file=stream)
+        note = f" [{result.status.value}: {result.reason}]" if result.status is not Status.OK else ""
+        print(f"{result.student:14s} {result.assignment:16s} {'TOTAL (autograded)':28s} "
+              f"{result.score():>4g}/{result.autograded_max():<4g}  {result.seconds:.1f}s{note}", file=stream)
+
+
+def print_review(results: list[Result], stream: TextIO = sys.stdout) -> None:
+    """The solution lines that passed while reaching into internals: for a person to look at."""
+    items = [item for result in results for item in result.review]
+    if not items:
+        return
+    print(f"\nto review ({len(items)}): passing solution cells that reach into the grader, the kernel or "
+          "module internals", file=stream)
+    for item in items:
+        print(f"  {item.student}/{item.assignment} cell '{item.cell}' line {item.line}: {item.reason}\n"
+              f"      {item.code}", file=stream)
+
+
+def summary(results: list[Result]) -> dict[str, Any]:
+    """Students graded, faults by status, submissions not graded, and the lines to review."""
+    faults = Counter(cell.label for r in results for cell in r.cells if cell.status not in (Status.OK, Status.MANUAL))
+    return {"students": len({r.student for r in results}), "submissions": len(results),
+            "faults": dict(sorted(faults.items())),
+            "not_graded": {f"{r.student}/{r.assignment}": f"{r.status.value}: {r.reason}" for r in results
+                           if r.status is not Status.OK},
+            "to_review": [asdict(item) for item in (i for r in results for i in r.review)]}

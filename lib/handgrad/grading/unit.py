@@ -1,0 +1,138 @@
+"""The unit of work of a round: one student's notebook for one assignment, files in, a result out.
+
+:func:`grade_one` reads the submission, rebuilds it on the instructor's notebook, runs it in
+the sandbox and judges every graded cell. It writes nothing but its own scratch folder, so a
+process pool or any distributed executor can run it. Whatever the student's file or code
+does becomes a status; an exception from the grader's own code stops the round.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from handgrad.grading import feedback, rebuild, sandbox
+from handgrad.grading.judge import judge_cell
+from handgrad.grading.limits import Limits
+from handgrad.grading.results import (
+    CellRun,
+    CellVerdict,
+    InfrastructureError,
+    Result,
+    ReviewItem,
+    Status,
+)
+from handgrad.grading.submission import read_submission
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything one student's grading needs, as plain values (picklable)."""
+
+    student: str
+    assignment: str
+    instructor: str                    # path of the instructor (source) notebook
+    submitted: str                     # the course's submitted/ folder
+    relative: str                      # the student's notebook inside it: <student>/<id>/<id>.ipynb
+    workdir: str                       # scratch folder for this job only
+    reference: dict[str, list[dict[str, Any]]]   # grade_id -> records of the reference run
+    limits: Limits
+    isolation: str
+    env: dict[str, str]
+    read_only: tuple[str, ...] = ()
+
+
+def grade_one(job: Job) -> Result:
+    """Grade one student's notebook; a failure of the grader itself raises InfrastructureError."""
+    try:
+        return _grade(job)
+    except InfrastructureError:
+        raise
+    except Exception as error:  # a bug of ours: it must stop the round, never become the student's zero
+        trace = "".join(traceback.format_exception(error))[-2000:]
+        raise InfrastructureError(f"the grader failed on {job.student}/{job.assignment} "
+                                  f"({type(error).__name__}: {error}):\n{trace}") from error
+
+
+def _grade(job: Job) -> Result:
+    """Read, rebuild, run and judge (see :func:`grade_one`)."""
+    started = time.monotonic()
+    instructor = nbformat.read(job.instructor, as_version=4)
+    submission = read_submission(Path(job.submitted), Path(job.relative))
+    if submission.notebook is None:
+        result = Result(job.student, job.assignment, submission.status, submission.reason)
+        for cell in rebuild.graded_cells(instructor):
+            meta = rebuild.nbgrader_meta(cell)
+            status = submission.status if rebuild.is_autograded(cell) else Status.MANUAL
+            result.cells.append(CellVerdict(meta["grade_id"], float(meta.get("points", 0)), 0.0, status,
+                                            submission.reason))
+        result.seconds = time.monotonic() - started
+        return result
+    rebuilt = rebuild.rebuild(instructor, submission.notebook)
+    result = Result(job.student, job.assignment, Status.OK, notes=rebuilt.notes)
+    runs = {run.index: run for run in _run(job, rebuilt.notebook)}
+    result.cells = _verdicts(job, rebuilt, runs)
+    result.review = _review(job, rebuilt, result.cells)
+    result.notebook = feedback.sanitize(rebuilt.notebook, result.cells)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _run(job: Job, notebook: nbformat.NotebookNode) -> list[CellRun]:
+    """Run the rebuilt notebook in the sandbox; one retry, as a kernel that cannot start is our failure."""
+    workdir = Path(job.workdir)
+    try:
+        for attempt in range(2):
+            shutil.rmtree(workdir, ignore_errors=True)
+            try:
+                return sandbox.run_notebook(notebook, workdir, job.limits, job.env, job.isolation,
+                                            [Path(p) for p in job.read_only])
+            except RuntimeError as error:
+                if attempt == 1:
+                    raise InfrastructureError(f"the sandbox failed twice for {job.student}/{job.assignment}: "
+                                              f"{error}") from error
+        raise AssertionError("unreachable")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _verdicts(job: Job, rebuilt: rebuild.Rebuilt, runs: dict[int, CellRun]) -> list[CellVerdict]:
+    """One verdict per graded cell, in order: manual, delegated, or judged from its run."""
+    solution_of = {test: solution for solution in rebuilt.delegated
+                   for test in rebuild.tests_after(rebuilt.notebook, solution)}
+    verdicts = []
+    for index, cell in enumerate(rebuilt.notebook.cells):
+        meta = rebuild.nbgrader_meta(cell)
+        if not meta.get("grade"):
+            continue
+        grade_id, points = meta["grade_id"], float(meta.get("points", 0))
+        if not rebuild.is_autograded(cell):
+            verdicts.append(CellVerdict(grade_id, points, 0.0, Status.MANUAL, "graded by hand"))
+        elif grade_id in solution_of:
+            names = ", ".join(sorted(rebuilt.delegated[solution_of[grade_id]]))
+            verdicts.append(CellVerdict(grade_id, points, 0.0, Status.DELEGATED,
+                                        f"the solution uses {names}; write it with numpy"))
+        else:
+            verdicts.append(judge_cell(grade_id, points, runs[index], job.reference.get(grade_id, [])))
+    return verdicts
+
+
+def _review(job: Job, rebuilt: rebuild.Rebuilt, verdicts: list[CellVerdict]) -> list[ReviewItem]:
+    """Lines of solution cells that reach into internals while a test of theirs still passed."""
+    passed = {verdict.grade_id for verdict in verdicts if verdict.status is Status.OK}
+    items = []
+    for solution, findings in rebuilt.review.items():
+        if not passed & set(rebuild.tests_after(rebuilt.notebook, solution)):
+            continue
+        cell = next(c for c in rebuilt.notebook.cells if rebuild.nbgrader_meta(c).get("grade_id") == solution)
+        lines = cell.source.splitlines()
+        for line, reason in findings:
+            code = lines[line - 1].strip()[:120] if 0 < line <= len(lines) else ""
+            items.append(ReviewItem(job.student, job.assignment, solution, line, code, reason))
+    return items

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from handgrad import compare, record
+from handgrad import compare, integrity, record, state
 
 # Taken once, at import, before any student code runs.
 _RECORD_PATH = os.environ.get(record.ENV_VAR) or None
@@ -39,8 +39,13 @@ class TamperingDetected(CheckFailed):
     """Student code replaced a check helper while a check was running it."""
 
 
+class DelegationDetected(CheckFailed):
+    """Student code handed an exercise to another library or to a reference class of this assignment."""
+
+
 # The modules whose functions decide and record a check: student code must leave them alone.
-_GUARDED_PREFIXES = ("handgrad.checks", "handgrad.compare", "handgrad.record", "handgrad.suites")
+_GUARDED_PREFIXES = ("handgrad.checks", "handgrad.compare", "handgrad.record", "handgrad.suites",
+                     "handgrad.integrity", "handgrad.state")
 
 
 def _helpers() -> dict[tuple[str, str], int]:
@@ -128,25 +133,53 @@ def untampered(what: str) -> Iterator[None]:
 
 
 def call(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run student code for a check: warnings stay quiet, an exception becomes a clear CheckFailed."""
+    """Run student code of a numpy exercise for a check: no torch, no reference class of this assignment.
+
+    Warnings stay quiet, an exception becomes a clear CheckFailed, global state is put back
+    afterwards, and what the code reached is watched (:mod:`handgrad.integrity`).
+    """
     __tracebackhide__ = True
-    with untampered(what), warnings.catch_warnings(), np.errstate(all="ignore"):
-        # Warnings would print to stderr, which nbgrader scores as a failure of the cell.
-        warnings.simplefilter("ignore")
-        try:
-            return function(*args, **kwargs)
-        except CheckFailed:
-            raise
-        except NotImplementedError as error:
-            raise CheckFailed(f"{what}: not implemented yet ({error or 'NotImplementedError'}).") from None
-        except Exception as error:
-            raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from error
+    return _run(what, False, sys._getframe(1), function, args, kwargs)
 
 
 def call_torch(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run student code of a PyTorch exercise (torch is the point there): otherwise exactly :func:`call`."""
     __tracebackhide__ = True
-    return call(what, function, *args, **kwargs)
+    return _run(what, True, sys._getframe(1), function, args, kwargs)
+
+
+def _run(what: str, torch_allowed: bool, caller: Any, function: Callable[..., Any], args: tuple[Any, ...],
+         kwargs: dict[str, Any]) -> Any:
+    __tracebackhide__ = True
+    watch = integrity.Watch(integrity.assignment_of(caller), torch_allowed, (function, *args, *kwargs.values()))
+    with untampered(what), state.preserved(), warnings.catch_warnings(), np.errstate(all="ignore"):
+        # Warnings would print to stderr, which nbgrader scores as a failure of the cell.
+        warnings.simplefilter("ignore")
+        try:
+            with watch:
+                result = function(*args, **kwargs)
+        except Exception as error:
+            _refuse_if_caught(what, watch)
+            if isinstance(error, CheckFailed):
+                raise
+            if isinstance(error, NotImplementedError):
+                raise CheckFailed(f"{what}: not implemented yet ({error or 'NotImplementedError'}).") from None
+            raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from error
+        _refuse_if_caught(what, watch)
+        return result
+
+
+def _refuse_if_caught(what: str, watch: integrity.Watch) -> None:
+    """Raise (after writing the integrity record the judge reads) when the watch found delegation or tampering."""
+    __tracebackhide__ = True
+    finding = watch.finding
+    if finding is None:
+        return
+    message = finding.message(what, watch.torch_allowed)
+    kind = record.TAMPERED if finding.kind == "tampered" else record.DELEGATED
+    if _RECORD_PATH is not None:   # the judge reads this record as the cell's status
+        record.append(_RECORD_PATH, record.integrity(kind, what, message))
+    raise (TamperingDetected if kind == record.TAMPERED else DelegationDetected)(message)
 
 
 def diagnose(got: Any, default: str, suspects: list[tuple[np.ndarray, str]]) -> str:

@@ -1,0 +1,338 @@
+"""While a hidden test runs student code: which libraries and reference classes that code reached.
+
+A numpy exercise must not hand its work to torch (or scipy, jax, ...), and no exercise may get
+its points from a class of :mod:`handgrad.blocks` that implements an exercise of the assignment
+being graded. Names prove nothing (``getattr(__import__('to' + 'rch'), 'relu')``), so
+:class:`Watch` looks at what runs, however it was reached:
+
+- torch: a ``TorchFunctionMode`` (sees each torch API call, for its name) and a
+  ``TorchDispatchMode`` (sees each tensor operation, also from C-level chains such as
+  ``map(torch.relu, ...)``). An operation counts as delegation unless the innermost code that
+  is neither torch's, nor the course's hidden tests', nor a reference block's internals is a
+  method of a reference class the assignment may use (06 builds on 02-05's blocks).
+- everything else: a profile hook (``sys.setprofile`` and ``threading.setprofile``) sees every
+  Python function that starts and every builtin that is called: a method of a forbidden
+  reference class, a function of another numerical library (:data:`LIBRARIES`), a torch
+  builtin called outside an allowed block, or an attempt to remove the hook.
+- removal: when the call returns, the hooks must still be in place, else the result is
+  ``tampered``.
+
+The assignment comes from the suite that runs the check (:data:`SUITES`; code outside the
+kernel cannot change it), else from ``HANDGRAD_ASSIGNMENT``; unknown means strict: every
+reference block is forbidden. :data:`FORBIDDEN_BLOCKS` is the one table of which reference
+classes each assignment must not use.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from types import CodeType, FrameType
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode, _get_current_function_mode
+from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode
+
+ENV_VAR = "HANDGRAD_ASSIGNMENT"
+
+_ACTIVATIONS = ("Activation", "Identity", "Sigmoid", "Tanh", "ReLU", "LeakyReLU")
+_LOSS = ("Criterion", "SoftmaxCrossEntropy")
+
+# assignment -> the reference classes (module, class names) that implement one of its exercises.
+FORBIDDEN_BLOCKS: dict[str, dict[str, tuple[str, ...]]] = {
+    "01_derivations": {"handgrad.blocks": (*_ACTIVATIONS, *_LOSS, "Linear", "BatchNorm")},
+    "02_activations": {"handgrad.blocks": _ACTIVATIONS},
+    "03_loss": {"handgrad.blocks": _LOSS},
+    "04_linear": {"handgrad.blocks": ("Linear",)},
+    "05_batchnorm": {"handgrad.blocks": ("BatchNorm",)},
+    "06_mlp": {},
+    "07_momentum": {},
+    "08_cnn": {},
+}
+
+# The suite module that runs a check -> the assignment it grades.
+SUITES = {
+    "handgrad.suites.derivations": "01_derivations",
+    "handgrad.suites.activations": "02_activations",
+    "handgrad.suites.loss": "03_loss",
+    "handgrad.suites.linear": "04_linear",
+    "handgrad.suites.batchnorm": "05_batchnorm",
+    "handgrad.suites.mlp": "06_mlp",
+    "handgrad.suites.optimizers": "07_momentum",
+    "handgrad.suites.conv": "08_cnn",
+}
+
+# Libraries that compute what an exercise asks for (top-level package names).
+LIBRARIES = frozenset({"scipy", "jax", "jaxlib", "tensorflow", "keras", "sklearn", "sympy", "mpmath", "numba",
+                       "cupy", "autograd", "theano", "mxnet", "paddle", "chainer", "numexpr", "torchvision"})
+
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+_THREADING_SETPROFILE = threading.setprofile.__code__
+
+
+def assignment_of(caller: FrameType | None) -> str | None:
+    """The assignment a check belongs to: from the calling suite module, else the environment."""
+    while caller is not None:
+        module = caller.f_globals.get("__name__", "")
+        if module in SUITES:
+            return SUITES[module]
+        if not str(module).startswith("handgrad."):
+            break
+        caller = caller.f_back
+    return os.environ.get(ENV_VAR) or None
+
+
+def forbidden_blocks(assignment: str | None) -> dict[str, tuple[str, ...]]:
+    """Module -> class names the assignment must not use (every reference block when unknown)."""
+    if assignment in FORBIDDEN_BLOCKS:
+        return FORBIDDEN_BLOCKS[assignment]
+    strict: dict[str, set[str]] = {}
+    for table in FORBIDDEN_BLOCKS.values():
+        for module, names in table.items():
+            strict.setdefault(module, set()).update(names)
+    return {module: tuple(sorted(names)) for module, names in strict.items()}
+
+
+def _class_codes(cls: type) -> dict[CodeType, str]:
+    """Code object -> "Class.method" for every function defined in a class body."""
+    found = {}
+    for name, value in vars(cls).items():
+        function = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+        if isinstance(value, property):
+            function = value.fget
+        code = getattr(function, "__code__", None)
+        if isinstance(code, CodeType):
+            found[code] = f"{cls.__name__}.{name}"
+    return found
+
+
+def _callback_codes(values: tuple[Any, ...]) -> set[CodeType]:
+    """Code of the callbacks a hidden test hands to student code (its own functions and objects)."""
+    codes: set[CodeType] = set()
+    for value in values:
+        function = getattr(value, "__func__", value)
+        code = getattr(function, "__code__", None)
+        if isinstance(code, CodeType) and str(getattr(function, "__module__", "")).startswith("handgrad.suites"):
+            codes.add(code)
+        elif type(value).__module__.startswith("handgrad.suites"):
+            for cls in type(value).__mro__:
+                codes |= set(_class_codes(cls))
+    return codes
+
+
+def _torch_name(func: Any) -> str:
+    """A readable name for a torch API function (torch.relu, torch.Tensor.relu, torch.nn.functional.relu)."""
+    qualname = str(getattr(func, "__qualname__", getattr(func, "__name__", repr(func))))
+    name = qualname.rsplit(".", 1)[-1]
+    if qualname.startswith(("TensorBase.", "Tensor.")):
+        return f"torch.Tensor.{name}"
+    module = str(getattr(func, "__module__", None) or "torch")
+    return f"{'torch' if module.startswith('torch._C') else module}.{name}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What the student's code reached: ``delegated`` (a library or a reference class) or ``tampered``."""
+
+    kind: str
+    used: str
+    via: str = ""
+
+    def message(self, what: str, torch_allowed: bool) -> str:
+        """The student's message: what was used, and why it scores 0."""
+        if self.kind == "tampered":
+            return (f"{what} removed the grader's watch ({self.used}) while it ran: this check cannot be trusted "
+                    f"and scores 0.")
+        if self.via:
+            return (f"{what} used the course's reference class {self.via} ({self.used}): it implements an "
+                    f"exercise of this assignment, so this check scores 0. Write it yourself.")
+        task = "written with PyTorch operations you write yourself" if torch_allowed else "written with numpy"
+        return f"{what} used {self.used}: this exercise is to be {task}, so this check scores 0."
+
+
+class _FunctionSpy(TorchFunctionMode):
+    """Names each torch API call that student code makes."""
+
+    def __init__(self, watch: Watch) -> None:
+        super().__init__()
+        self.watch = watch
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        self.watch.torch_used(sys._getframe(1), _torch_name(func))
+        return func(*args, **(kwargs or {}))
+
+
+class _DispatchSpy(TorchDispatchMode):
+    """Sees each tensor operation, however it was reached (the backstop of :class:`_FunctionSpy`)."""
+
+    def __init__(self, watch: Watch) -> None:
+        super().__init__()
+        self.watch = watch
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # Nothing here is compiled: without this, torch wraps __torch_dispatch__ for torch.compile and
+        # its first call imports torch._dynamo (seconds of import time in every kernel that reaches it).
+        return False
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        self.watch.torch_used(sys._getframe(1), f"torch (operation {func})")
+        return func(*args, **(kwargs or {}))
+
+
+class Watch:
+    """While student code runs: record the first delegation or tampering (see the module docstring)."""
+
+    def __init__(self, assignment: str | None, torch_allowed: bool, callbacks: tuple[Any, ...] = ()) -> None:
+        self.assignment = assignment
+        self.torch_allowed = torch_allowed
+        self.finding: Finding | None = None
+        self.forbidden: dict[str, dict[str, str]] = {}      # file of a module -> class name -> "module.Class"
+        self.allowed: set[CodeType] = _callback_codes(callbacks)
+        self.transparent_files: set[str] = set()           # reference blocks' and hidden tests' files
+        self.kinds: dict[CodeType, str] = {}
+        forbidden = forbidden_blocks(assignment)
+        for name, module in list(sys.modules.items()):
+            if module is None or not name.startswith("handgrad."):
+                continue
+            path = getattr(module, "__file__", None)
+            if name.startswith("handgrad.suites") and path:
+                self.transparent_files.add(path)
+            if name in forbidden or name.startswith("handgrad.blocks"):
+                if path:
+                    self.transparent_files.add(path)
+                for value in list(vars(module).values()):
+                    if isinstance(value, type) and value.__module__ == name:
+                        if value.__name__ in forbidden.get(name, ()):
+                            self.forbidden.setdefault(path or "", {})[value.__name__] = f"{name}.{value.__name__}"
+                        else:
+                            self.allowed |= set(_class_codes(value))
+        self._own = {code for cls in (_FunctionSpy, _DispatchSpy, Watch) for code in _class_codes(cls)}
+        self._unhooks = {id(sys.setprofile): "sys.setprofile", id(threading.setprofile): "threading.setprofile"}
+        self._spies: list[Any] = []
+        self._previous: tuple[Any, Any] = (None, None)
+
+    # ------------------------------------------------------------------ findings
+
+    def _found(self, finding: Finding) -> None:
+        if self.finding is None or (self.finding.kind != "tampered" and finding.kind == "tampered"):
+            self.finding = finding
+
+    def _is_torch_frame(self, frame: FrameType) -> bool:
+        """Torch's own code, run in torch's own module (a file name alone can be forged)."""
+        if not frame.f_code.co_filename.startswith(_TORCH_DIR):
+            return False
+        module = sys.modules.get(str(frame.f_globals.get("__name__", "")))
+        return module is not None and vars(module) is frame.f_globals
+
+    def allowed_at(self, frame: FrameType | None) -> bool:
+        """Whether torch may run here: the innermost code that is not torch's, a hidden test's or a
+        reference block's internals is a method of an allowed reference class (or a test's callback)."""
+        while frame is not None:
+            code = frame.f_code
+            if code in self.allowed:
+                return True
+            if (code in self._own or code.co_filename in self.transparent_files or self._is_torch_frame(frame)):
+                frame = frame.f_back
+                continue
+            return False
+        return False
+
+    def torch_used(self, frame: FrameType | None, name: str) -> None:
+        """A torch operation ran with ``frame`` as the innermost Python frame."""
+        if self.torch_allowed or self.finding is not None:
+            return
+        if not self.allowed_at(frame):
+            self._found(Finding("delegated", name))
+
+    def _kind(self, frame: FrameType) -> str:
+        """How a started Python function matters: forbidden, library, torch or other (cached per code)."""
+        code = frame.f_code
+        kind = self.kinds.get(code)
+        if kind is None:
+            classes = self.forbidden.get(code.co_filename)
+            module = str(frame.f_globals.get("__name__", ""))
+            if classes and code.co_qualname.split(".", 1)[0] in classes:
+                kind = "forbidden"
+            elif code is _THREADING_SETPROFILE:
+                kind = "unhook"
+            elif module.split(".", 1)[0] in LIBRARIES:
+                kind = "library"
+            elif code.co_filename.startswith(_TORCH_DIR):
+                kind = "torch"
+            else:
+                kind = "other"
+            self.kinds[code] = kind
+        return kind
+
+    def _block_finding(self, frame: FrameType) -> Finding:
+        """The forbidden reference class a started method belongs to, named by the object's class."""
+        code = frame.f_code
+        classes = self.forbidden[code.co_filename]
+        owner = classes[code.co_qualname.split(".", 1)[0]]
+        method = code.co_qualname.rsplit(".", 1)[-1]
+        instance = frame.f_locals.get("self") if code.co_argcount and code.co_varnames[0] == "self" else None
+        for cls in type(instance).__mro__ if instance is not None else ():
+            if cls.__name__ in classes and classes[cls.__name__].rsplit(".", 1)[0] == cls.__module__:
+                owner = classes[cls.__name__]
+                break
+        return Finding("delegated", f"{owner.rsplit('.', 1)[-1]}.{method}", via=owner)
+
+    def profile(self, frame: FrameType, event: str, arg: Any) -> None:
+        """The profile hook: a started function or a called builtin that matters becomes a finding."""
+        if event == "call":
+            kind = self._kind(frame)
+            if kind == "other":
+                return
+            code = frame.f_code
+            if kind == "forbidden":
+                self._found(self._block_finding(frame))
+            elif kind == "library":
+                self._found(Finding("delegated", f"{frame.f_globals.get('__name__')}.{code.co_qualname}"))
+            elif kind == "unhook":
+                if frame.f_back is None or frame.f_back.f_code not in self._own:
+                    self._found(Finding("tampered", "threading.setprofile"))
+            elif not self.torch_allowed and frame.f_back is not None and not self._is_torch_frame(frame.f_back):
+                module = str(frame.f_globals.get("__name__"))
+                if not any(part.startswith("_") for part in module.split(".")):   # torch's machinery: the modes see
+                    self.torch_used(frame.f_back, f"{module}.{code.co_qualname}")
+        elif event == "c_call":
+            unhook = self._unhooks.get(id(arg))
+            if unhook is not None:
+                if frame.f_code not in self._own:
+                    self._found(Finding("tampered", unhook))
+            elif not self.torch_allowed:
+                module = getattr(arg, "__module__", None) or type(getattr(arg, "__self__", None)).__module__
+                if str(module).split(".", 1)[0] == "torch":
+                    self.torch_used(frame, _torch_name(arg))
+
+    # ------------------------------------------------------------------ install / remove
+
+    def __enter__(self) -> Watch:  # noqa: PYI034 (not subclassed)
+        self._previous = (sys.getprofile(), threading.getprofile())
+        if not self.torch_allowed:
+            self._spies = [_FunctionSpy(self), _DispatchSpy(self)]
+            for spy in self._spies:
+                spy.__enter__()
+        threading.setprofile(self.profile)
+        sys.setprofile(self.profile)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        current = (sys.getprofile(), threading.getprofile())
+        sys.setprofile(None)
+        threading.setprofile(self._previous[1])
+        sys.setprofile(self._previous[0])
+        if current != (self.profile, self.profile):
+            self._found(Finding("tampered", "the profile hook was replaced"))
+        for spy, current_mode in reversed(list(zip(self._spies, (_get_current_function_mode,
+                                                                  _get_current_dispatch_mode)))):
+            if current_mode() is not spy:
+                self._found(Finding("tampered", f"the torch {type(spy).__name__} was removed"))
+                continue
+            spy.__exit__(None, None, None)
+        self._spies = []
+

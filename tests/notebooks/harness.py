@@ -15,6 +15,7 @@ from pathlib import Path
 import matplotlib
 import nbformat
 
+from handgrad import state
 from handgrad.checks import CheckFailed
 
 matplotlib.use("Agg")
@@ -61,6 +62,8 @@ def run_graded(assignment: str, replacements: dict[str, str] | None = None) -> d
             if cell.cell_type != "code" or not meta:
                 continue
             source = replacements.get(meta["grade_id"], cell.source) if meta.get("solution") else cell.source
+            if meta.get("grade"):
+                state.reset()   # as the grading guard does before each graded cell
             try:
                 with contextlib.redirect_stdout(io.StringIO()):
                     exec(compile(source, f"<{meta['grade_id']}>", "exec"), namespace)
@@ -77,6 +80,7 @@ def run_graded(assignment: str, replacements: dict[str, str] | None = None) -> d
             if meta.get("grade"):
                 results[meta["grade_id"]] = outcome
     finally:
+        state.reset()   # what the submission did to the process does not leak into later tests
         if old_env is None:
             os.environ.pop("NBGRADER_EXECUTION", None)
         else:

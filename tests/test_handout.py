@@ -273,6 +273,22 @@ def _module_bindings(tree: ast.AST) -> set[str]:
     return names
 
 
+def _global_loads(node: ast.AST, local: frozenset[str] = frozenset()) -> set[str]:
+    """Names `node` reads from the notebook's namespace (a function's parameters and locals are not)."""
+    found: set[str] = set()
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            args = child.args
+            params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a}
+            inner = params if isinstance(child, ast.Lambda) else params | _module_bindings(child)
+            found |= _global_loads(child, local | inner)
+        elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load) and child.id not in local:
+            found.add(child.id)
+        else:
+            found |= _global_loads(child, local)
+    return found
+
+
 def student_dependent_cells(notebook: Path) -> tuple[set[int], set[int], set[str]]:
     """(solution cells, cells that use what student code defines, names such cells bind), by cell index.
 
@@ -290,7 +306,7 @@ def student_dependent_cells(notebook: Path) -> tuple[set[int], set[int], set[str
                          for line in cell_source(cell).splitlines())
         tree = ast.parse(code)
         bound = _module_bindings(tree)
-        used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+        used = _global_loads(tree)
         if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
             solution.add(index)
             tainted |= bound

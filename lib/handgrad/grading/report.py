@@ -26,8 +26,9 @@ def write_csv(path: Path, results: list[Result]) -> None:
                                  f"{cell.max_score:g}", cell.label])
 
 
-def print_table(results: list[Result], stream: TextIO = sys.stdout) -> None:
+def print_table(results: list[Result], stream: TextIO | None = None) -> None:
     """The grade table: one line per graded cell, then a total per student and assignment."""
+    stream = stream or sys.stdout
     print(f"{'student':14s} {'assignment':16s} {'cell':28s} {'score':>9s}  status", file=stream)
     for result in results:
         for cell in result.cells:
@@ -38,8 +39,9 @@ def print_table(results: list[Result], stream: TextIO = sys.stdout) -> None:
               f"{result.score():>4g}/{result.autograded_max():<4g}  {result.seconds:.1f}s{note}", file=stream)
 
 
-def print_review(results: list[Result], stream: TextIO = sys.stdout) -> None:
+def print_review(results: list[Result], stream: TextIO | None = None) -> None:
     """The solution lines that passed while reaching into internals: for a person to look at."""
+    stream = stream or sys.stdout
     items = [item for result in results for item in result.review]
     if not items:
         return

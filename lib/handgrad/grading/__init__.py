@@ -1,0 +1,16 @@
+"""The trusted grading round, one concept per module; a round's data flows down this list.
+
+- ``results``: the data model: ``Status`` (every status a cell can get, with its meaning),
+  ``CellRun``, ``CellVerdict``, ``Result``, ``ReviewItem``, ``InfrastructureError``.
+- ``submission``: the student's file -> a notebook, or ``missing`` / ``rejected`` / ``corrupt``.
+- ``rebuild``: the instructor's notebook with the student's solution cells; ``scan``: what
+  those cells reach for (delegation, lines to review).
+- ``sandbox``: run one notebook cell by cell; ``kernel`` (the restartable kernel),
+  ``output_limiter``, ``bubblewrap`` (the sandbox prefix), ``jail`` (resource limits), ``limits``.
+- ``reference``: the instructor's own run, whose records the judge trusts (cached).
+- ``judge``: records -> one ``CellVerdict`` per graded cell, decided outside the kernel.
+- ``unit``: ``grade_one``, one student and assignment, files in, a ``Result`` out.
+- ``feedback``, ``gradebook``, ``report``: what the student, nbgrader and the instructor get.
+- ``round``: the orchestration (release, references, all units, then every write at once);
+  ``cli``: ``handgrad grade``.
+"""

@@ -25,6 +25,7 @@ classes each assignment must not use.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import threading
@@ -70,7 +71,41 @@ LIBRARIES = frozenset({"scipy", "jax", "jaxlib", "tensorflow", "keras", "sklearn
                        "cupy", "autograd", "theano", "mxnet", "paddle", "chainer", "numexpr", "torchvision"})
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+_SUITES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "suites") + os.sep
+# The modules that hold the course's reference classes (torch-backed, with the exercises' API).
+REFERENCE_MODULES = ("handgrad.blocks",)
 _THREADING_SETPROFILE = threading.setprofile.__code__
+
+
+# Builtins that remove the watch (called from outside torch's own code, that is tampering).
+_UNHOOKS = {id(function): name for name, function in (
+    ("sys.setprofile", sys.setprofile),
+    ("torch._C._pop_torch_function_stack", torch._C._pop_torch_function_stack),
+    ("torch._C._pop_torch_dispatch_stack", torch._C._pop_torch_dispatch_stack),
+    ("torch._C._set_dispatch_mode", torch._C._set_dispatch_mode),
+    ("torch._C._unset_dispatch_mode", torch._C._unset_dispatch_mode))}
+# Namespaces of torch's operator builtins (besides torch's own functions and the tensor methods).
+_OPERATOR_MODULES = frozenset({"torch._C._nn", "torch._C._fft", "torch._C._linalg", "torch._C._special",
+                               "torch._C._nested", "torch._C._sparse"})
+
+# Torch builtins that read or change settings (grad mode, seeds, dtypes) rather than compute.
+_SETTINGS = ("set_", "get_", "is_", "has_", "manual_seed", "seed", "initial_seed", "debug", "are_", "use_")
+
+
+def _is_setting(function: Any) -> bool:
+    """A torch function that reads or changes a setting (its name says so)."""
+    return str(getattr(function, "__name__", "")).lstrip("_").startswith(_SETTINGS)
+
+
+def _is_torch_operation(function: Any) -> bool:
+    """A torch builtin that computes (torch.relu, torch.tensor, a tensor method, F's kernels), not a query."""
+    if str(getattr(function, "__module__", None) or "").split(".", 1)[0] != "torch":
+        owner = getattr(function, "__self__", None)
+        return isinstance(owner, torch.Tensor)
+    owner = getattr(function, "__self__", None)
+    if owner is None:
+        return not _is_setting(function)
+    return isinstance(owner, torch.Tensor) or getattr(owner, "__name__", "") in _OPERATOR_MODULES
 
 
 def assignment_of(caller: FrameType | None) -> str | None:
@@ -161,7 +196,8 @@ class _FunctionSpy(TorchFunctionMode):
         self.watch = watch
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        self.watch.torch_used(sys._getframe(1), _torch_name(func))
+        if not _is_setting(func):
+            self.watch.torch_used(sys._getframe(1), _torch_name(func))
         return func(*args, **(kwargs or {}))
 
 
@@ -195,23 +231,17 @@ class Watch:
         self.transparent_files: set[str] = set()           # reference blocks' and hidden tests' files
         self.kinds: dict[CodeType, str] = {}
         forbidden = forbidden_blocks(assignment)
-        for name, module in list(sys.modules.items()):
-            if module is None or not name.startswith("handgrad."):
-                continue
-            path = getattr(module, "__file__", None)
-            if name.startswith("handgrad.suites") and path:
-                self.transparent_files.add(path)
-            if name in forbidden or name.startswith("handgrad.blocks"):
-                if path:
-                    self.transparent_files.add(path)
-                for value in list(vars(module).values()):
-                    if isinstance(value, type) and value.__module__ == name:
-                        if value.__name__ in forbidden.get(name, ()):
-                            self.forbidden.setdefault(path or "", {})[value.__name__] = f"{name}.{value.__name__}"
-                        else:
-                            self.allowed |= set(_class_codes(value))
+        for name in sorted({*REFERENCE_MODULES, *forbidden}):
+            module = sys.modules.get(name) or importlib.import_module(name)
+            path = str(getattr(module, "__file__", ""))
+            self.transparent_files.add(path)
+            for value in list(vars(module).values()):
+                if isinstance(value, type) and value.__module__ == name:
+                    if value.__name__ in forbidden.get(name, ()):
+                        self.forbidden.setdefault(path, {})[value.__name__] = f"{name}.{value.__name__}"
+                    else:
+                        self.allowed |= set(_class_codes(value))
         self._own = {code for cls in (_FunctionSpy, _DispatchSpy, Watch) for code in _class_codes(cls)}
-        self._unhooks = {id(sys.setprofile): "sys.setprofile", id(threading.setprofile): "threading.setprofile"}
         self._spies: list[Any] = []
         self._previous: tuple[Any, Any] = (None, None)
 
@@ -235,7 +265,8 @@ class Watch:
             code = frame.f_code
             if code in self.allowed:
                 return True
-            if (code in self._own or code.co_filename in self.transparent_files or self._is_torch_frame(frame)):
+            if (code in self._own or code.co_filename in self.transparent_files
+                    or code.co_filename.startswith(_SUITES_DIR) or self._is_torch_frame(frame)):
                 frame = frame.f_back
                 continue
             return False
@@ -249,7 +280,7 @@ class Watch:
             self._found(Finding("delegated", name))
 
     def _kind(self, frame: FrameType) -> str:
-        """How a started Python function matters: forbidden, library, torch or other (cached per code)."""
+        """How a started Python function matters: forbidden, library, unhook or other (cached per code)."""
         code = frame.f_code
         kind = self.kinds.get(code)
         if kind is None:
@@ -261,8 +292,6 @@ class Watch:
                 kind = "unhook"
             elif module.split(".", 1)[0] in LIBRARIES:
                 kind = "library"
-            elif code.co_filename.startswith(_TORCH_DIR):
-                kind = "torch"
             else:
                 kind = "other"
             self.kinds[code] = kind
@@ -287,27 +316,19 @@ class Watch:
             kind = self._kind(frame)
             if kind == "other":
                 return
-            code = frame.f_code
             if kind == "forbidden":
                 self._found(self._block_finding(frame))
             elif kind == "library":
-                self._found(Finding("delegated", f"{frame.f_globals.get('__name__')}.{code.co_qualname}"))
-            elif kind == "unhook":
-                if frame.f_back is None or frame.f_back.f_code not in self._own:
-                    self._found(Finding("tampered", "threading.setprofile"))
-            elif not self.torch_allowed and frame.f_back is not None and not self._is_torch_frame(frame.f_back):
-                module = str(frame.f_globals.get("__name__"))
-                if not any(part.startswith("_") for part in module.split(".")):   # torch's machinery: the modes see
-                    self.torch_used(frame.f_back, f"{module}.{code.co_qualname}")
+                self._found(Finding("delegated", f"{frame.f_globals.get('__name__')}.{frame.f_code.co_qualname}"))
+            elif frame.f_back is None or frame.f_back.f_code not in self._own:   # unhook
+                self._found(Finding("tampered", "threading.setprofile"))
         elif event == "c_call":
-            unhook = self._unhooks.get(id(arg))
+            unhook = _UNHOOKS.get(id(arg))
             if unhook is not None:
-                if frame.f_code not in self._own:
+                if frame.f_code not in self._own and not self._is_torch_frame(frame):
                     self._found(Finding("tampered", unhook))
-            elif not self.torch_allowed:
-                module = getattr(arg, "__module__", None) or type(getattr(arg, "__self__", None)).__module__
-                if str(module).split(".", 1)[0] == "torch":
-                    self.torch_used(frame, _torch_name(arg))
+            elif not self.torch_allowed and _is_torch_operation(arg):
+                self.torch_used(frame, _torch_name(arg))
 
     # ------------------------------------------------------------------ install / remove
 

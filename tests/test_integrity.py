@@ -6,12 +6,12 @@ import builtins
 import json
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
-
 from handgrad import blocks, checks, integrity, state
 
 Z = np.array([[-2.0, -0.5, 0.0, 0.5, 2.0]])

@@ -21,10 +21,13 @@ STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
 # Run first in every autograded cell: reload the check helpers and suites from the read-only lib,
 # so helpers a student replaced in an earlier cell are the course's own again when tests run.
-GUARD = ("import importlib as _hg_importlib, sys as _hg_sys  # handgrad: fresh check helpers\n"
-         "for _hg_name in sorted(n for n in list(_hg_sys.modules) if n.startswith('handgrad.')"
+# Then put back the global state the oracles rely on (handgrad.state.reset: autograd on, default dtype,
+# numpy settings, builtins). Only _hg_ names: a student's `list = ...` or `sorted = ...` must not break it.
+GUARD = ("import importlib as _hg_importlib, sys as _hg_sys, builtins as _hg_builtins  # handgrad: fresh check helpers\n"
+         "for _hg_name in _hg_builtins.sorted(n for n in _hg_builtins.list(_hg_sys.modules) if n.startswith('handgrad.')"
          " and not n.startswith('handgrad.grading')):\n"
-         "    _hg_importlib.reload(_hg_sys.modules[_hg_name])\n")
+         "    _hg_importlib.reload(_hg_sys.modules[_hg_name])\n"
+         "_hg_importlib.import_module('handgrad.state').reset()\n")
 
 
 def nbgrader_meta(cell: nbformat.NotebookNode) -> dict:

@@ -159,7 +159,7 @@ def show(weights: Any, images: Any, feature_fn: FeatureFn, labels: Sequence[str]
     if live.is_headless():
         explorer.redraw(index)
         return None
-    import ipywidgets as widgets
+    import ipywidgets as widgets  # type: ignore[import-untyped]
 
     slider = widgets.IntSlider(value=index, min=0, max=len(explorer.images) - 1, description="image")
     return widgets.interactive(explorer.redraw, index=slider)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,18 +11,14 @@ import pytest
 from handgrad.grading import cli, rebuild, report, round, sandbox, unit
 from handgrad.grading.results import CellVerdict, Result, ReviewItem, Status
 
-COURSE = Path(__file__).resolve().parents[2]
 ID = "02_activations"
 OUTPUTS = ("reports", "feedback", "autograded", "gradebook.db")
 
 
 @pytest.fixture
-def course(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def course(course_copy: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Path:
     """A course with one assignment and two honest students; reference records stubbed (no kernel runs)."""
-    course = tmp_path / "course"
-    shutil.copytree(COURSE / "source" / ID, course / "source" / ID)
-    for student in ("reference", "buggy"):
-        shutil.copytree(COURSE / "submitted" / student / ID, course / "submitted" / student / ID)
+    course = course_copy(f"source/{ID}", f"submitted/reference/{ID}", f"submitted/buggy/{ID}")
     monkeypatch.setattr(round, "reference_records", lambda *args, **kwargs: {})
     return course
 

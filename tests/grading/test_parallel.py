@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,18 +11,12 @@ from handgrad.grading.bubblewrap import bubblewrap_works
 from handgrad.grading.limits import Limits
 from handgrad.grading.round import run_round
 
-COURSE = Path(__file__).resolve().parents[2]
 ID = "02_activations"
 
 
-def test_round_on_a_local_dask_cluster(tmp_path: Path) -> None:
+def test_round_on_a_local_dask_cluster(course_copy: Callable[..., Path]) -> None:
     distributed = pytest.importorskip("distributed")
-    course = tmp_path / "course"
-    course.mkdir()
-    shutil.copy(COURSE / "nbgrader_config.py", course)
-    shutil.copytree(COURSE / "source" / ID, course / "source" / ID)
-    for student in ("reference", "blank", "buggy"):
-        shutil.copytree(COURSE / "submitted" / student / ID, course / "submitted" / student / ID)
+    course = course_copy(f"source/{ID}", *(f"submitted/{student}/{ID}" for student in ("reference", "blank", "buggy")))
     isolation = "bubblewrap" if bubblewrap_works() else "limits"
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:

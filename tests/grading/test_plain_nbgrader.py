@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-COURSE = Path(__file__).resolve().parents[2]
+from tests.conftest import COURSE, copy_course
+
 HONEST = ("reference", "buggy")
 
 
@@ -22,11 +22,7 @@ def test_nbgrader_autograde_agrees_with_the_trusted_round(tmp_path: Path) -> Non
     assignments = sorted(p.name for p in (COURSE / "source").iterdir() if p.is_dir())
     plain, trusted = tmp_path / "plain", tmp_path / "trusted"
     for course in (plain, trusted):
-        course.mkdir()
-        shutil.copy(COURSE / "nbgrader_config.py", course)
-        shutil.copytree(COURSE / "source", course / "source")
-        for student in HONEST:
-            shutil.copytree(COURSE / "submitted" / student, course / "submitted" / student)
+        copy_course(course, "source", *(f"submitted/{student}" for student in HONEST))
 
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     for assignment in assignments:

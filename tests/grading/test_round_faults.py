@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import stat
 from pathlib import Path
 
@@ -18,8 +17,8 @@ from handgrad.grading.bubblewrap import bubblewrap_works
 from handgrad.grading.limits import Limits
 from handgrad.grading import scan
 from handgrad.grading.round import run_round
+from tests.conftest import COURSE, copy_course
 
-COURSE = Path(__file__).resolve().parents[2]
 ID = "02_activations"
 CELLS = ["test_identity", "test_sigmoid", "test_sigmoid_stable", "test_tanh", "test_relu", "test_leaky_relu"]
 POINTS = dict(zip(CELLS, [1, 3, 1, 2, 2, 2]))
@@ -240,11 +239,8 @@ HONEST = {"reference": ok_except(), "buggy": ok_except(test_sigmoid_stable="erro
 @pytest.fixture(scope="module")
 def graded_round(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
     """The course after the round, the round's summary, and (student, cell) -> (status, score) from grades.csv."""
-    course = tmp_path_factory.mktemp("course")
-    shutil.copy(COURSE / "nbgrader_config.py", course)
-    shutil.copytree(COURSE / "source" / ID, course / "source" / ID)
-    for student in HONEST:
-        shutil.copytree(COURSE / "submitted" / student / ID, course / "submitted" / student / ID)
+    course = copy_course(tmp_path_factory.mktemp("course"), f"source/{ID}",
+                         *(f"submitted/{student}/{ID}" for student in HONEST))
     reference = nbformat.read(str(COURSE / "submitted" / "reference" / ID / f"{ID}.ipynb"), as_version=4)
     (course / "canary.txt").write_text("untouched")
     (course / "reports").mkdir()

@@ -37,9 +37,10 @@ def new_records(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return [], offset
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):   # a folder, a FIFO, a device: nothing to read
+        os.close(descriptor)
+        return [], offset
     with os.fdopen(descriptor, "rb") as stream:
-        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-            return [], offset
         stream.seek(offset)
         chunk = stream.read(MAX_RECORD_BYTES)
     return list(record.parse(chunk.decode("utf-8", errors="replace"))), offset + len(chunk)

@@ -1,0 +1,54 @@
+"""The sandbox's parts that need no kernel: reading records from the kernel's folder, the command prefix."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from handgrad import record
+from handgrad.grading import bubblewrap, sandbox
+from handgrad.grading.limits import Limits
+
+
+def test_new_records_are_read_from_an_offset(tmp_path: Path) -> None:
+    path = tmp_path / "records.jsonl"
+    record.append(path, {"check": "a", "passed": True})
+    first, offset = sandbox.new_records(path, 0)
+    record.append(path, {"check": "b", "passed": False})
+    with open(path, "a") as stream:
+        stream.write("not json\n")
+    second, end = sandbox.new_records(path, offset)
+    assert [r["check"] for r in first] == ["a"] and [r["check"] for r in second] == ["b"]
+    assert end == path.stat().st_size
+
+
+def test_records_are_never_read_through_a_link_a_fifo_or_a_folder(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.jsonl"
+    record.append(secret, {"check": "forged", "passed": True})
+    os.symlink(secret, tmp_path / "link.jsonl")
+    os.mkfifo(tmp_path / "fifo.jsonl")        # opening it for reading would block a careless reader
+    (tmp_path / "folder.jsonl").mkdir()
+    for name in ("link.jsonl", "fifo.jsonl", "folder.jsonl", "absent.jsonl"):
+        assert sandbox.new_records(tmp_path / name, 7) == ([], 7)
+
+
+def test_the_jail_comes_last_with_the_limits(tmp_path: Path) -> None:
+    limits = Limits(data_bytes=123, processes=7, file_bytes=456)
+    for isolation in ("limits", "bubblewrap"):
+        command = bubblewrap.sandbox_command(tmp_path, limits, [], isolation)
+        jail = command[command.index("handgrad.grading.jail") - 2:]
+        assert jail[jail.index("--data-bytes") + 1] == "123" and jail[jail.index("--processes") + 1] == "7"
+        assert jail[-1] == "--"
+    assert bubblewrap.sandbox_command(tmp_path, limits, [], "limits")[0] != "bwrap"
+
+
+def test_bubblewrap_binds_only_the_work_folder_writable(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    command = bubblewrap.sandbox_command(tmp_path / "work", Limits(), [data], "bubblewrap")
+    assert command[0] == "bwrap" and "--die-with-parent" in command
+    writable = [command[i + 1] for i, arg in enumerate(command) if arg == "--bind"]
+    read_only = [command[i + 1] for i, arg in enumerate(command) if arg == "--ro-bind"]
+    assert writable == [str(tmp_path / "work")]
+    assert str(data) in read_only and "/usr" in read_only
+    assert not any(path.startswith(str(Path.home())) and "source" in path for path in read_only)

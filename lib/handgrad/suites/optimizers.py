@@ -11,7 +11,8 @@ must update the caller's arrays in place: the test reads the arrays it handed ov
 The state checks compare the student's optimizer with itself: a run where the caller
 reuses its gradient arrays (overwriting them between steps) and a run interleaved with a
 second optimizer must give the same parameters as a plain run; gradients are never
-modified; the first step changes the caller's arrays exactly where torch's does.
+modified; the first step changes the caller's arrays exactly where torch's does (the
+zero-gradient parameter aside: how it moves is weight decay's business, graded elsewhere).
 
 Hints name a likely mistake when the student's values match a known wrong variant; every
 variant is computed by torch (``nesterov=False``, ``dampening``, ``weight_decay=0``,
@@ -118,8 +119,8 @@ def _compare(check_id: str, problem: Problem, got: Trajectory, expected: Traject
         for index, (got_p, expected_p) in enumerate(zip(got_step, expected_step)):
             start = problem.params[index]
             moved, expected_moved = got_p - start, expected_p - start
-            known = [(np.zeros_like(start), HINT_IN_PLACE)]
-            known += [(trajectory[step - 1][index] - start, text) for trajectory, text in suspects]
+            known = [(trajectory[step - 1][index] - start, text) for trajectory, text in suspects]
+            known.append((np.zeros_like(start), HINT_IN_PLACE))
             checks.close(f"{check_id}.step{step}.p{index}", moved, expected_moved,
                          what=(f"change of parameter {index} (shape {start.shape}) after step {step} of {what}; "
                                f"{problem.describe()}"),
@@ -138,10 +139,10 @@ def _sgd_suspects(problem: Problem, hyper: dict[str, Any]) -> list[tuple[Traject
         suspects.append((torch_run("SGD", problem.params, problem.grads, {**hyper, "dampening": momentum}),
                          ("the gradient looks scaled by (1 - momentum) in the buffer (dampening): PyTorch's "
                          "default is buf = momentum*buf + g (section 3)")))
-    if wd:
+    if wd:   # the skipped parameter first: with weight decay missing it does not move either
+        suspects.append((torch_run("SGD", problem.params, problem.grads, hyper, skip=problem.zero), HINT_SKIPPED))
         suspects.append((torch_run("SGD", problem.params, problem.grads, {**hyper, "weight_decay": 0.0}),
                          "weight decay is missing: add weight_decay*p to the gradient (section 5)"))
-        suspects.append((torch_run("SGD", problem.params, problem.grads, hyper, skip=problem.zero), HINT_SKIPPED))
     return suspects
 
 
@@ -152,9 +153,9 @@ def _adam_suspects(problem: Problem, hyper: dict[str, Any]) -> list[tuple[Trajec
         suspects.append((torch_run("AdamW", problem.params, problem.grads, hyper),
                          ("this is AdamW (decoupled decay, p -= lr*weight_decay*p): torch.optim.Adam adds "
                          "weight_decay*p to the gradient before the moments (section 5)")))
+        suspects.append((torch_run("Adam", problem.params, problem.grads, hyper, skip=problem.zero), HINT_SKIPPED))
         suspects.append((torch_run("Adam", problem.params, problem.grads, {**hyper, "weight_decay": 0.0}),
                          "weight decay is missing: add weight_decay*p to the gradient (section 5)"))
-        suspects.append((torch_run("Adam", problem.params, problem.grads, hyper, skip=problem.zero), HINT_SKIPPED))
     return suspects
 
 
@@ -274,7 +275,8 @@ def _check_state(prefix: str, kind: str, make: MakeOptimizer, configs: Sequence[
         what = _call_text(kind, (), kwargs)
         expected = torch_run(kind, problem.params, problem.grads, kwargs)
 
-        # 1. The caller's arrays change where torch's change, already on the first step; gradients stay as given.
+        # 1. The caller's arrays change where torch's change, already on the first step (the parameter whose
+        #    gradient is zero aside); gradients stay as given.
         optimizer, arrays = _run_own(make, kind, kwargs, problem.params, problem.grads)
         for step, step_grads in enumerate(problem.grads, start=1):
             given = [g.copy() for g in step_grads]
@@ -286,6 +288,8 @@ def _check_state(prefix: str, kind: str, make: MakeOptimizer, configs: Sequence[
                                       "g + weight_decay*p and the buffers with out-of-place operations or copies")
             if step == 1:
                 for index, after in enumerate(arrays):
+                    if index == problem.zero:        # how it moves is weight decay's business (graded there)
+                        continue
                     changed = (after != problem.params[index]).astype(np.float64)
                     torch_changed = (expected[0][index] != problem.params[index]).astype(np.float64)
                     checks.close(f"{check_id}.in_place.p{index}", changed, torch_changed,

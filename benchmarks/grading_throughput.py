@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from handgrad import venv
 from handgrad.grading.round import run_round
 
 COURSE = Path(__file__).resolve().parents[1]
@@ -37,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    os.environ["PATH"] = f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"
+    os.environ.update(venv.on_path())
     with tempfile.TemporaryDirectory() as scratch:
         course = copy_course(Path(scratch))
         results, facts = run_round(course, jobs=1)          # warm-up: release + reference records cached

@@ -4,16 +4,16 @@ that runs under grading in a real kernel within the time budget."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 import pytest
+from handgrad import venv
 
 from tests.notebooks.harness import nbgrader_meta, release_source, source_notebook
 
@@ -86,12 +86,9 @@ def _normalised(notebook: nbformat.NotebookNode) -> list[tuple]:
     return [(c.cell_type, c.source, nbgrader_meta(c)) for c in notebook.cells]
 
 
-def test_release_equals_what_nbgrader_generates_now(tmp_path: Path) -> None:
-    course = tmp_path / "course"
-    course.mkdir()
-    shutil.copy(COURSE / "nbgrader_config.py", course)
-    shutil.copytree(COURSE / "source", course / "source")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+def test_release_equals_what_nbgrader_generates_now(course_copy: Callable[..., Path]) -> None:
+    course = course_copy("source")
+    env = venv.on_path()
     for assignment in ASSIGNMENTS:
         subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
                         "--log-level=ERROR"], cwd=course, env=env, check=True, capture_output=True)

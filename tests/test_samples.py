@@ -4,14 +4,14 @@ reference full marks, blank zero without a crash, buggy partial marks."""
 from __future__ import annotations
 
 import csv
-import shutil
 import subprocess
-import sys
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 import pytest
+from handgrad import venv
 
 from tools import make_samples
 
@@ -27,12 +27,9 @@ def test_samples_are_in_sync(assignment: str) -> None:
             f"submitted/{student}/{assignment} is stale: run `make samples`"
 
 
-def test_make_grade_on_the_samples(tmp_path: Path) -> None:
-    course = tmp_path / "course"
-    for folder in ("source", "submitted"):
-        shutil.copytree(COURSE / folder, course / folder)
-    shutil.copy(COURSE / "nbgrader_config.py", course)
-    done = subprocess.run([str(Path(sys.executable).parent / "handgrad"), "grade", "--course", str(course),
+def test_make_grade_on_the_samples(course_copy: Callable[..., Path]) -> None:
+    course = course_copy("source", "submitted")
+    done = subprocess.run([str(venv.bin_dir() / "handgrad"), "grade", "--course", str(course),
                            "--jobs", "2"], capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "TOTAL" in done.stdout and "summary:" in done.stdout

@@ -81,7 +81,9 @@ class Activation:
     """Base class of the elementwise activations (API of 02_activations).
 
     Attributes:
-    - state: numpy array, the output of the last ``forward`` (same shape as its input).
+    - state: numpy array, the output f(z) of the last ``forward`` (same shape as its input),
+      None before the first. This is the course's one meaning of ``state`` (docs/contract.md),
+      shared by 02's reference solution; no hidden test depends on it.
 
     A subclass only says how to compute f on a torch tensor (``_f``); the derivative
     comes from torch.autograd.

@@ -6,8 +6,8 @@
 
 Left, the probabilities ``s = softmax(z)``; right, the Jacobian ``J[i, j] = d s_i / d z_j``
 as a heatmap, with the column of the moving logit framed. The Jacobian comes from
-``torch.autograd.functional.jacobian``, so the demo shows what the matrix looks like
-without giving away its closed form.
+torch.autograd (:func:`handgrad.oracles.softmax_jacobian`), so the demo shows what the
+matrix looks like without giving away its closed form.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from numpy.typing import ArrayLike
 
-from handgrad import live
+from handgrad import live, oracles
 
 __all__ = ["softmax_and_jacobian", "static_figure", "show"]
 
@@ -37,10 +36,7 @@ ANNOTATE_UP_TO = 8
 
 def softmax_and_jacobian(z: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """softmax(z) (C,) and its Jacobian (C, C), entry [i, j] = d s_i / d z_j, both by torch."""
-    logits = torch.tensor(np.asarray(z, dtype=np.float64))
-    probabilities = torch.softmax(logits, dim=0)
-    jac = torch.autograd.functional.jacobian(lambda v: torch.softmax(v, dim=0), logits)
-    return probabilities.numpy(), jac.numpy()
+    return oracles.softmax(z, dim=0), oracles.softmax_jacobian(z)
 
 
 def _draw(ax_probs: Axes, ax_jac: Axes, z: np.ndarray, index: int) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from handgrad import checks
+from handgrad import checks, oracles
 
 TorchFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -27,16 +27,15 @@ def leaky_relu_oracle(alpha: float) -> TorchFn:
 
 def oracle(z: np.ndarray, torch_fn: TorchFn) -> tuple[np.ndarray, np.ndarray]:
     """Output and elementwise derivative of ``torch_fn`` at ``z`` (autograd of the sum)."""
-    tensor = torch.tensor(z, dtype=torch.float64, requires_grad=True)
-    output = torch_fn(tensor)
-    (grad,) = torch.autograd.grad(output.sum(), tensor)
-    return output.detach().numpy(), grad.numpy()
+    return oracles.elementwise(torch_fn, z)
 
 
-def draw_input(check_id: str) -> np.ndarray:
-    """A random batch of pre-activations with exact zeros and a few values of size up to 1e3."""
+def draw_input(check_id: str, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """A random batch of pre-activations (of ``shape``, else a random one) with exact zeros and a few values
+    of size up to 1e3."""
     generator = checks.rng(check_id)
-    shape = (int(generator.integers(1, 9)), int(generator.integers(1, 13)))
+    if shape is None:
+        shape = (int(generator.integers(1, 9)), int(generator.integers(1, 13)))
     z = generator.normal(0.0, 3.0, size=shape)
     mask = generator.random(shape)
     z[mask < 0.15] = 0.0                                      # kinks: exactly zero
@@ -62,20 +61,31 @@ def _forward_and_derivative(check_id: str, name: str, make: Callable[[], Any], z
 
 def check_activation(notebook: str, name: str, make: Callable[[], Any], torch_fn: TorchFn,
                      cases: int = 4) -> None:
-    """Random batches with kinks and extremes, then the stale-state case: forward twice, derivative once."""
+    """Random batches with kinks and extremes, then interleaved calls on inputs of two shapes (stale state)."""
     prefix = f"{notebook}.{name.lower()}"
     for case in range(cases):
         check_id = f"{prefix}.{case}"
         _forward_and_derivative(check_id, name, make, draw_input(check_id), torch_fn)
 
-    # A second forward must replace what the first stored.
-    first, second = draw_input(f"{prefix}.stale.first"), draw_input(f"{prefix}.stale.second")
+    check_interleaved(prefix, name, make, torch_fn)
+
+
+def check_interleaved(prefix: str, name: str, make: Callable[[], Any], torch_fn: TorchFn) -> None:
+    """forward(z1), derivative(), forward(z2) with z2 of another shape, derivative(): each answer belongs to
+    the input of the forward just before it (nothing kept from an earlier input or an earlier result)."""
+    first, second = draw_input(f"{prefix}.stale.first", (3, 5)), draw_input(f"{prefix}.stale.second", (6, 2))
     activation = checks.call(f"{name}()", make)
-    checks.call(f"{name}.forward(z1)", activation.forward, first)
-    checks.call(f"{name}.forward(z2)", activation.forward, second)
-    checks.close(f"{prefix}.stale", checks.call(f"{name}.derivative()", activation.derivative),
-                 oracle(second, torch_fn)[1], what=f"{name}.derivative() after forward(z1) then forward(z2)",
-                 hint="derivative() must use the input of the LAST forward call (state stored in forward)")
+    calls = f"{name}: forward(z1), derivative(), forward(z2), derivative() with z1 {first.shape}, z2 {second.shape}"
+    hint = "derivative() must use the input of the LAST forward call: store it (or f(z)) on every forward, " \
+           "and compute the derivative anew on every call"
+    checks.call(f"{name}.forward(z1)", activation.forward, first.copy())
+    checks.close(f"{prefix}.stale.derivative1", checks.call(f"{name}.derivative()", activation.derivative),
+                 oracle(first, torch_fn)[1], what=f"the first derivative() of {calls}", hint=hint)
+    out, derivative = oracle(second, torch_fn)
+    checks.close(f"{prefix}.stale.forward2", checks.call(f"{name}.forward(z2)", activation.forward, second.copy()),
+                 out, what=f"the second forward of {calls}", hint="forward(z) must compute f of the z it is given")
+    checks.close(f"{prefix}.stale", checks.call(f"{name}.derivative()", activation.derivative), derivative,
+                 what=f"the second derivative() of {calls}", hint=hint)
 
 
 def check_no_overflow(notebook: str, name: str, make: Callable[[], Any], torch_fn: TorchFn) -> None:

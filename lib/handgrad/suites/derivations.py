@@ -1,7 +1,7 @@
 """Hidden tests of 01_derivations: each closed-form gradient against torch.autograd.
 
-Jacobians come from ``torch.autograd.functional.jacobian``, vector-Jacobian products from
-``backward(dout)`` on a float64 torch graph built here. Every input is drawn from the
+Jacobians and vector-Jacobian products come from torch.autograd through :mod:`handgrad.oracles`,
+on float64 torch graphs built here. Every input is drawn from the
 check's own generator (:func:`handgrad.checks.rng`), and every call also checks that the
 student's function left its inputs alone.
 """
@@ -15,20 +15,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from handgrad import checks, compare
+from handgrad import checks, compare, oracles
+from handgrad.oracles import vjp
 
 Array = np.ndarray
-
-
-def _leaf(a: Array) -> torch.Tensor:
-    return torch.tensor(a, dtype=torch.float64, requires_grad=True)
-
-
-def vjp(function: Callable[..., torch.Tensor], arrays: tuple[Array, ...], dout: Array) -> tuple[Array, ...]:
-    """Gradients of ``<function(*arrays), dout>`` with respect to each array (torch.autograd)."""
-    leaves = [_leaf(a) for a in arrays]
-    function(*leaves).backward(torch.tensor(dout, dtype=torch.float64))
-    return tuple(leaf.grad.numpy() for leaf in leaves)
 
 
 def _call(check_id: str, what: str, function: Callable[..., Any], **inputs: Array) -> Any:
@@ -50,16 +40,10 @@ def _parts(check_id: str, what: str, result: Any, names: tuple[str, ...]) -> tup
 
 # --------------------------------------------------------------------------- softmax
 
-def softmax_jacobian_oracle(z: Array) -> Array:
-    """The (C, C) Jacobian of torch.softmax at z, entry [i, j] = d softmax_i / d z_j."""
-    return torch.autograd.functional.jacobian(lambda v: torch.softmax(v, dim=0),
-                                              torch.tensor(z, dtype=torch.float64)).numpy()
-
-
 def _compare_jacobian(check_id: str, function: Callable[[Array], Array], z: Array, hint: str) -> None:
     what = f"softmax_jacobian(z) for z of shape {z.shape}"
     got = _call(check_id, what, function, z=z)
-    checks.close(check_id, got, softmax_jacobian_oracle(z), what=what, hint=hint)
+    checks.close(check_id, got, oracles.softmax_jacobian(z), what=what, hint=hint)
 
 
 def check_softmax_jacobian(notebook: str, function: Callable[[Array], Array], cases: int = 5) -> None:
@@ -87,12 +71,6 @@ def check_softmax_jacobian_stable(notebook: str, function: Callable[[Array], Arr
                                "for any constant c (if moderate logits fail too, fix those first)")
 
 
-def softmax_ce_oracle(z: Array, t: Array) -> Array:
-    """d/dz of the cross-entropy -sum_i t_i log softmax(z)_i (one sample, no mean)."""
-    (grad,) = vjp(lambda v: -(torch.tensor(t) * torch.log_softmax(v, dim=0)).sum(), (z,), np.array(1.0))
-    return grad
-
-
 def check_softmax_ce_grad(notebook: str, function: Callable[[Array, Array], Array], cases: int = 5) -> None:
     """One logit vector and a one-hot target, C from 2 to 10; the last two cases: C = 1, and logits of size 1e3."""
     for case in range(cases):
@@ -106,7 +84,7 @@ def check_softmax_ce_grad(notebook: str, function: Callable[[Array, Array], Arra
         got = _call(check_id, what, function, z=z, t=t)
         hint = ("exp(1000) is inf in float64: compute the softmax of z - max(z), which is the same" if scale > 3
                 else "dL/dz has the shape of z; check the sign: raising the true class's logit lowers the loss")
-        checks.close(check_id, got, softmax_ce_oracle(z, t), what=what, hint=hint)
+        checks.close(check_id, got, oracles.softmax_ce_grad(z, t), what=what, hint=hint)
 
 
 # --------------------------------------------------------------------------- linear layer

@@ -1,7 +1,7 @@
 """Hidden tests of 04_linear: ``Linear`` against torch.autograd on ``x @ W + b``.
 
-The oracle is a vector-Jacobian product: torch builds ``out = x @ W + b`` in float64 and
-``torch.autograd.grad(out, (x, W, b), grad_outputs=delta)`` gives what ``backward(delta)``
+The oracle is a vector-Jacobian product (:func:`handgrad.oracles.value_and_vjp`): torch builds
+``out = x @ W + b`` in float64 and autograd's product with ``delta`` gives what ``backward(delta)``
 must return and store. Shapes are drawn so that in, out and B differ (a transposed
 gradient then has the wrong shape), plus a square layer (in == out, where it has the
 right shape and only the values tell), B = 1, and both bias shapes ``(out,)`` and
@@ -19,9 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
-from handgrad import checks
+from handgrad import checks, oracles
 
 MakeLinear = Callable[..., Any]   # Linear(in_feature, out_feature, weight_init_fn, bias_init_fn)
 
@@ -35,10 +34,8 @@ HINT_DIV_B = ("it looks divided by B: delta already is the gradient of the MEAN 
 
 def oracle(x: np.ndarray, W: np.ndarray, b: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray, ...]:
     """``out = x @ W + b`` and its vector-Jacobian products with ``delta``: (out, dx, dW, db), db of b's shape."""
-    xt, Wt, bt = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (x, W, b))
-    out = xt @ Wt + bt
-    dx, dW, db = torch.autograd.grad(out, (xt, Wt, bt), grad_outputs=torch.tensor(delta, dtype=torch.float64))
-    return out.detach().numpy(), dx.numpy(), dW.numpy(), db.numpy()
+    out, (dx, dW, db) = oracles.value_and_vjp(lambda x, W, b: x @ W + b, (x, W, b), delta)
+    return out, dx, dW, db
 
 
 # --------------------------------------------------------------------------- drawing inputs
@@ -209,7 +206,8 @@ def check_backward_params(notebook: str, make: MakeLinear, cases: int = 4) -> No
 
 
 def check_state(notebook: str, make: MakeLinear) -> None:
-    """Backward uses the last forward's input; a second backward overwrites dW, db; W, b are left alone."""
+    """Backward uses the last forward's input, also interleaved with forwards of another batch size; a second
+    backward overwrites dW, db; W, b are left alone."""
     prefix = f"{notebook}.linear.state"
 
     # Two forwards (same batch size, then a different one), one backward: the last input counts.
@@ -242,6 +240,21 @@ def check_state(notebook: str, make: MakeLinear) -> None:
     summed = "backward adds to dW/db: it must overwrite them (each backward gives the gradient of one batch)"
     _check_params(check_id, layer, second, what="forward(x), backward(delta1), backward(delta2)",
                   extra_dW=[(first.dW + second.dW, summed)], extra_db=[(first.db + second.db, summed)])
+
+    # Interleaved: forward(x1), backward(delta1), forward(x2 of another batch size), backward(delta2).
+    check_id = f"{prefix}.interleaved"
+    first = Case(f"{check_id}.first", sizes=(3, 5, 4))
+    generator = checks.rng(f"{check_id}.second")
+    second = first.replaced(x=generator.normal(size=(6, 5)), delta=generator.normal(size=(6, 4)) / 6)
+    layer = first.make(make)
+    checks.call("layer.forward(x1)", layer.forward, first.x.copy())
+    checks.call("layer.backward(delta1)", layer.backward, first.delta.copy())
+    checks.call("layer.forward(x2)", layer.forward, second.x.copy())
+    dx = checks.call("layer.backward(delta2)", layer.backward, second.delta.copy())
+    what = f"forward(x1), backward(delta1), forward(x2), backward(delta2) with x1 {first.x.shape}, x2 {second.x.shape}"
+    checks.close(f"{check_id}.dx", dx, second.dx, what=f"dx after {what}",
+                 hint="each backward returns the dx of its own delta: compute it anew on every call")
+    _check_params(check_id, layer, second, what=what)
 
     # The layer computes gradients; updating the parameters is the optimizer's job. (b is compared as a
     # row, so that a b stored as (out,) costs the points of test_linear_init only.)

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from handgrad import checks
+from handgrad import checks, oracles
 
 # Shapes of the first cases of every check (the rest are random): a batch of 1, a single
 # class, a square batch (an axis mix-up keeps the shape there, not the values).
@@ -126,31 +126,27 @@ def large_logits(generator: np.random.Generator, shape: tuple[int, int]) -> np.n
     return offsets + generator.normal(0.0, 2.0, size=shape)
 
 
-def _tensor(a: np.ndarray, grad: bool = False) -> torch.Tensor:
-    return torch.tensor(np.asarray(a, dtype=np.float64), dtype=torch.float64, requires_grad=grad)
-
-
 def _is_one_hot(t: np.ndarray) -> bool:
     return bool(np.all((t == 0) | (t == 1)) and np.all(t.sum(axis=1) == 1))
 
 
 def oracle_logsumexp(x: np.ndarray) -> np.ndarray:
     """torch.logsumexp over the classes: (B,)."""
-    return torch.logsumexp(_tensor(x), dim=1).numpy()
+    return torch.logsumexp(oracles.tensor(x), dim=1).numpy()
 
 
 def oracle_softmax(x: np.ndarray) -> np.ndarray:
     """torch.softmax over the classes: (B, C)."""
-    return torch.softmax(_tensor(x), dim=1).numpy()
+    return torch.softmax(oracles.tensor(x), dim=1).numpy()
 
 
 def oracle_loss(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample cross-entropy (B,) and the autograd gradient of its mean (B, C)."""
-    logits = _tensor(x, grad=True)
+    logits = oracles.tensor(x, grad=True)
     if _is_one_hot(t):
         target = torch.tensor(t.argmax(axis=1), dtype=torch.long)
     else:
-        target = _tensor(t)
+        target = oracles.tensor(t)
     losses = F.cross_entropy(logits, target, reduction="none")
     (grad,) = torch.autograd.grad(losses.mean(), logits)
     return losses.detach().numpy(), grad.numpy()

@@ -55,6 +55,22 @@ BUGS: dict[str, tuple[Edit, set[str]]] = {
     "relu derivative returns a bool array shape (B,) summed": (
         cls("ReLU", "        self.state = z\n        return np.maximum(z, 0)",
             "        return (self.state > 0).sum(axis=1)"), {"test_relu"}),
+    # stale state: each is caught only by interleaved calls (forward, derivative, forward of another shape, ...)
+    "identity derivative: ones of the first input's shape, kept": (
+        cls("Identity", "        self.state = z\n        return z.copy()",
+            "        if getattr(self, 'ones', None) is None:\n            self.ones = np.ones_like(self.state)\n"
+            "        return self.ones"), {"test_identity"}),
+    "sigmoid derivative computed once and cached": (
+        cls("Sigmoid", "        self.state = 0.5 * (1 + np.tanh(z / 2))\n        return self.state.copy()",
+            "        if getattr(self, 'grad', None) is None:\n            self.grad = self.state * (1 - self.state)\n"
+            "        return self.grad"), {"test_sigmoid"}),
+    "relu derivative mask computed once and cached": (
+        cls("ReLU", "        self.state = np.maximum(z, 0.0)\n        return self.state.copy()",
+            "        if getattr(self, 'mask', None) is None:\n            self.mask = (self.state > 0) * 1.0\n"
+            "        return self.mask"), {"test_relu"}),
+    "tanh forward returns its first output again": (
+        cls("Tanh", "        if self.state is None:\n            self.state = np.tanh(z)\n        return self.state.copy()",
+            "        return 1 - self.state ** 2"), {"test_tanh"}),
     "leaky relu derivative 0 at zero": (
         cls("LeakyReLU", "        self.state = z\n        return np.where(z > 0, z, self.alpha * z)",
             "        return np.where(self.state >= 0, 1.0, self.alpha)"), {"test_leaky_relu"}),
@@ -85,7 +101,10 @@ ALTERNATIVES: dict[str, Edit] = {
                                               "        return np.ones(self.state.shape)"),
 }
 
-SAYS = {"relu derivative 1 at zero": "ReLU.derivative()"}
+SAYS = {"relu derivative 1 at zero": "ReLU.derivative()",
+        "sigmoid derivative computed once and cached": "LAST forward",
+        "relu derivative mask computed once and cached": "LAST forward",
+        "tanh forward returns its first output again": "the second forward"}
 
 CATALOGUE = Catalogue(
     assignment="02_activations",

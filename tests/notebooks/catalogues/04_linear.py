@@ -61,6 +61,9 @@ BUGS: dict[str, tuple[list[Edit], set[str]]] = {
     "x never stored; backward reads a global x": (
         edit(linear(STORE_X, "pass"), linear(OUT, "return x @ self.W + self.b"),
              backward(DW, "self.dW = x.T @ delta")), {DX, PARAMS, STATE}),
+    "dx computed on the first backward and kept": (
+        edit(backward(DX_LINE, "if getattr(self, 'dx', None) is None:\n        self.dx = delta @ self.W.T\n"
+                               "    return self.dx")), {STATE}),
     "W updated inside backward": (
         edit(backward(DX_LINE, "dx = delta @ self.W.T\n    self.W = self.W - 0.1 * self.dW\n    return dx")), {STATE}),
     # in place
@@ -113,6 +116,7 @@ SAYS = {
     "db of shape (out,) instead of (1, out)": "keepdims",
     "db not summed over the batch (B, out)": "sum delta over the batch",
     "x stored on the first forward only (stale input)": "FIRST forward",
+    "dx computed on the first backward and kept": "compute it anew",
     "delta modified in place (mean/sum juggling)": "modified an array it was given",
     "forward without the bias": "bias is missing",
     "b stored as (out,)": "(1, out)",

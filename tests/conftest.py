@@ -1,0 +1,30 @@
+"""Fixtures shared by the whole test suite."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+COURSE = Path(__file__).resolve().parents[1]
+
+
+def copy_course(into: Path, *parts: str) -> Path:
+    """A scratch course ``into``: ``nbgrader_config.py`` and the given parts (paths relative to the course root)."""
+    into.mkdir(parents=True, exist_ok=True)
+    shutil.copy(COURSE / "nbgrader_config.py", into)
+    for part in parts:
+        (into / part).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(COURSE / part, into / part)
+    return into
+
+
+@pytest.fixture
+def course_copy(tmp_path: Path) -> Callable[..., Path]:
+    """``course_copy(*parts, name="course")``: a copy of the course in a temporary folder holding
+    nbgrader_config.py and ``parts`` (e.g. ``"source"``, ``"submitted/reference/02_activations"``)."""
+    def copy(*parts: str, name: str = "course") -> Path:
+        return copy_course(tmp_path / name, *parts)
+    return copy

@@ -103,8 +103,10 @@ def same(check_id: str, got: Any, expected: Any, what: str, hint: str = "") -> N
     _finish(check_id, verdict)
 
 
-def unchanged(check_id: str, original: np.ndarray, after: Any, what: str,
-              hint: str = "work on a copy: `x = x + 0` or out-of-place operations instead of `x += ...`, `x[...] = ...`") -> None:
+IN_PLACE_HINT = "work on a copy: `x = x + 0` or out-of-place operations instead of `x += ...`, `x[...] = ...`"
+
+
+def unchanged(check_id: str, original: np.ndarray, after: Any, what: str, hint: str = IN_PLACE_HINT) -> None:
     """Check that an array handed to student code was not modified in place."""
     __tracebackhide__ = True
     verdict = compare.compare_arrays(what, after, original, rtol=0.0, atol=0.0, hint=hint)

@@ -628,6 +628,8 @@ def check_torch_shapes(notebook: str, *makers: tuple[str, Callable[..., Any]]) -
                     module(x)
                 except ValueError as error:
                     return "ValueError", str(error)
+                except NotImplementedError:
+                    raise
                 except Exception as error:  # noqa: BLE001 - any other error is the student's answer here
                     return type(error).__name__, str(error)
                 return "no error", ""

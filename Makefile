@@ -12,6 +12,8 @@ grade: setup
 	$(BIN)/handgrad grade --course .
 
 test: setup
+	$(BIN)/ruff check lib tests tools benchmarks
+	$(BIN)/mypy lib/handgrad
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 setup: $(VENV)/.installed system-packages

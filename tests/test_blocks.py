@@ -300,7 +300,8 @@ def batchnorm_oracle(bn: nn.Module, x: np.ndarray, delta: np.ndarray) -> dict[st
 def test_batchnorm_initial_state() -> None:
     bn = BatchNorm(3)
     assert bn.eps == 1e-8 and bn.alpha == 0.9
-    for name, value in [("gamma", 1), ("beta", 0), ("running_mean", 0), ("running_var", 1), ("dgamma", 0), ("dbeta", 0)]:
+    for name, value in [("gamma", 1), ("beta", 0), ("running_mean", 0), ("running_var", 1), ("dgamma", 0),
+                        ("dbeta", 0)]:
         np.testing.assert_array_equal(getattr(bn, name), np.full((1, 3), float(value)), err_msg=name)
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from handgrad import venv
 
+from handgrad import venv
 from tests.notebooks.harness import nbgrader_meta, release_source, source_notebook
 
 COURSE = Path(__file__).resolve().parents[1]

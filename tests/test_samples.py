@@ -11,8 +11,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from handgrad import venv
 
+from handgrad import venv
 from tools import make_samples
 
 COURSE = Path(__file__).resolve().parents[1]

@@ -17,6 +17,7 @@ one (no layer divides by B again). ``backward()`` overwrites ``dW``, ``db``, ``d
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 Array = NDArray[np.float64]
+T = TypeVar("T")
 
 
 def _leaf(a: ArrayLike) -> torch.Tensor:
@@ -69,9 +71,11 @@ def _check_shape(where: str, name: str, a: np.ndarray, expected: tuple[int | str
         raise ValueError(f"{where}: expected {name} of shape {shown}, got {a.shape}")
 
 
-def _require_forward(where: str, graph: object) -> None:
-    if graph is None:
+def _require_forward(where: str, saved: T | None) -> T:
+    """What ``forward`` saved for the backward pass, or an error that says to call forward first."""
+    if saved is None:
         raise RuntimeError(f"{where}: call forward() first")
+    return saved
 
 
 # --------------------------------------------------------------------------- activations
@@ -122,10 +126,9 @@ class Activation:
           of sum(f(z)) w.r.t. z, which for an elementwise f is f'(z); at kinks it is
           what PyTorch uses (ReLU'(0) = 0, LeakyReLU'(0) = alpha).
         """
-        _require_forward(f"{type(self).__name__}.derivative", self._out)
-        (dz,) = torch.autograd.grad(
-            self._out, self._z, grad_outputs=torch.ones_like(self._out), retain_graph=True
-        )
+        out = _require_forward(f"{type(self).__name__}.derivative", self._out)
+        z = _require_forward(f"{type(self).__name__}.derivative", self._z)
+        (dz,) = torch.autograd.grad(out, z, grad_outputs=torch.ones_like(out), retain_graph=True)
         return _numpy(dz)
 
 
@@ -236,8 +239,9 @@ class SoftmaxCrossEntropy(Criterion):
         Returns:
         - dx: float64 numpy array of shape (B, C).
         """
-        _require_forward("SoftmaxCrossEntropy.derivative", self._mean_loss)
-        (dx,) = torch.autograd.grad(self._mean_loss, self._x, retain_graph=True)
+        mean_loss = _require_forward("SoftmaxCrossEntropy.derivative", self._mean_loss)
+        x = _require_forward("SoftmaxCrossEntropy.derivative", self._x)
+        (dx,) = torch.autograd.grad(mean_loss, x, retain_graph=True)
         return _numpy(dx)
 
 
@@ -314,8 +318,7 @@ class Linear:
         - dx: float64 numpy array of shape (B, in_feature). Also overwrites
           dW (in_feature, out_feature) and db (1, out_feature).
         """
-        _require_forward("Linear.backward", self._graph)
-        x_t, W_t, b_t, out = self._graph
+        x_t, W_t, b_t, out = _require_forward("Linear.backward", self._graph)
         delta_np = np.asarray(delta, dtype=np.float64)
         _check_shape("Linear.backward", "delta", delta_np, tuple(out.shape))
         dx, dW, db = torch.autograd.grad(out, (x_t, W_t, b_t), grad_outputs=_const(delta_np), retain_graph=True)
@@ -400,8 +403,7 @@ class BatchNorm:
         - dx: float64 numpy array of shape (B, in_feature). Also overwrites
           dgamma and dbeta, both (1, in_feature).
         """
-        _require_forward("BatchNorm.backward", self._graph)
-        x_t, gamma_t, beta_t, out = self._graph
+        x_t, gamma_t, beta_t, out = _require_forward("BatchNorm.backward", self._graph)
         delta_np = np.asarray(delta, dtype=np.float64)
         _check_shape("BatchNorm.backward", "delta", delta_np, tuple(out.shape))
         dx, dgamma, dbeta = torch.autograd.grad(

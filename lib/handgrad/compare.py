@@ -102,7 +102,7 @@ def compare_arrays(what: str, got: Any, expected: Any, rtol: float = RTOL, atol:
     wrong = error > allowed
     if not wrong.any():
         return Verdict(True, f"{what}: ok, shape {got_array.shape}, largest error {float(error.max()):.2e}")
-    worst = tuple(np.unravel_index(int(np.argmax(np.where(wrong, error, -1.0))), error.shape))
+    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.where(wrong, error, -1.0))), error.shape))
     scale = float(np.abs(expected_array[np.isfinite(expected_array)]).max(initial=0.0))
     return Verdict(False, f"{what}: shape {got_array.shape}: {int(wrong.sum())} of {got_array.size} entries "
                           f"are off; the largest error is {float(error[worst]):.3g} at {_where(worst)} "

@@ -252,7 +252,8 @@ def div_op(div_backward: Callable[[Array, Array, Array], tuple[Array, Array]]) -
         return X / Y
 
     def backward(ctx: Context, dout: Array) -> tuple[Array, Array]:
-        dX, dY = div_backward(*ctx.saved, dout)
+        X, Y = ctx.saved
+        dX, dY = div_backward(X, Y, dout)
         return dX, dY
 
     return Op("div", forward, backward)

@@ -8,9 +8,9 @@ import re
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from handgrad import checks
 from handgrad.suites import loss as suite
-
 from tests.notebooks import catalogue, harness
 
 ASSIGNMENT = "03_loss"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from handgrad import checks
 from handgrad.suites import linear as suite
-
 from tests.notebooks import catalogue, harness
 
 ASSIGNMENT = "04_linear"

@@ -187,11 +187,13 @@ def _check_params(check_id: str, layer: Any, case: Case, what: str,
                    (case.dW.T, "dW looks transposed: entry (i, j) pairs input feature i with output j, "
                                "and W is (in, out)"),
                    (case.out.T @ case.delta, "dW is built from the layer's output; it needs the layer's input x")]
-    checks.close(f"{check_id}.dW", dW, case.dW, what=f"layer.dW after {what}", hint=checks.diagnose(dW, HINT_DW, suspects_dW))
+    checks.close(f"{check_id}.dW", dW, case.dW, what=f"layer.dW after {what}",
+                 hint=checks.diagnose(dW, HINT_DW, suspects_dW))
     suspects_db = [*extra_db, (case.db / case.batch, HINT_DIV_B),
                    (case.db.reshape(-1), "db has shape (out,), b has (1, out): keep the summed axis (keepdims=True)"),
                    (case.delta, "db must sum delta over the batch: all samples share one bias")]
-    checks.close(f"{check_id}.db", db, case.db, what=f"layer.db after {what}", hint=checks.diagnose(db, HINT_DB, suspects_db))
+    checks.close(f"{check_id}.db", db, case.db, what=f"layer.db after {what}",
+                 hint=checks.diagnose(db, HINT_DB, suspects_db))
 
 
 def check_backward_params(notebook: str, make: MakeLinear, cases: int = 4) -> None:

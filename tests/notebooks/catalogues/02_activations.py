@@ -69,7 +69,8 @@ BUGS: dict[str, tuple[Edit, set[str]]] = {
             "        if getattr(self, 'mask', None) is None:\n            self.mask = (self.state > 0) * 1.0\n"
             "        return self.mask"), {"test_relu"}),
     "tanh forward returns its first output again": (
-        cls("Tanh", "        if self.state is None:\n            self.state = np.tanh(z)\n        return self.state.copy()",
+        cls("Tanh", "        if self.state is None:\n            self.state = np.tanh(z)\n"
+                    "        return self.state.copy()",
             "        return 1 - self.state ** 2"), {"test_tanh"}),
     "leaky relu derivative 0 at zero": (
         cls("LeakyReLU", "        self.state = z\n        return np.where(z > 0, z, self.alpha * z)",

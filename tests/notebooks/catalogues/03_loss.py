@@ -120,7 +120,8 @@ m = x.max(axis=1, keepdims=True)
 x -= m
 return m[:, 0] + np.log(np.exp(x).sum(axis=1))""")], {LSE, FORWARD, STABLE, DERIVATIVE, SOFT}),
     "forward modifies the logits in place": (
-        [ce("self.logits = np.array(x, dtype=np.float64)", "x -= x.max(axis=1, keepdims=True)\n        self.logits = x")],
+        [ce("self.logits = np.array(x, dtype=np.float64)",
+            "x -= x.max(axis=1, keepdims=True)\n        self.logits = x")],
         {FORWARD}),
     # state between calls
     "stale state: derivative() computed once and cached": (

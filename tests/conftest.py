@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,3 +29,13 @@ def course_copy(tmp_path: Path) -> Callable[..., Path]:
     def copy(*parts: str, name: str = "course") -> Path:
         return copy_course(tmp_path / name, *parts)
     return copy
+
+
+@pytest.fixture
+def displayed(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Everything passed to ``IPython.display.display`` during the test, in order (nothing is shown)."""
+    import IPython.display
+
+    shown: list[Any] = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objects, **kwargs: shown.extend(objects))
+    return shown

@@ -6,9 +6,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
+
 from handgrad import blocks
 from handgrad.demos import bn_histograms
-from matplotlib.figure import Figure
 
 X = np.random.default_rng(0).normal(size=(64, 12))
 

@@ -34,7 +34,7 @@ BINS = np.linspace(0.0, 1.0, 41)
 
 def layer_activations(X: ArrayLike, depth: int = 10, weight_scale: float = 1.0, width: int = 256,
                       batchnorm: Callable[[int], Any] | None = None, seed: int = 0) -> list[np.ndarray]:
-    """Sigmoid outputs (N, width) of each of ``depth`` layers; BatchNorm (training mode) before each sigmoid if given."""
+    """Sigmoid outputs (N, width) of each of ``depth`` layers; BatchNorm (train mode) before each sigmoid if given."""
     if depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
     if weight_scale <= 0:
@@ -118,7 +118,7 @@ def show(X: ArrayLike, depth: int = 10, weight_scale: float = 1.0, width: int = 
     if live.is_headless():
         display(_png(static_figure(X, depth, weight_scale, width, batchnorm)))
         return None
-    import ipywidgets as widgets  # type: ignore[import-untyped]
+    import ipywidgets as widgets
 
     def redraw(depth: int, weight_scale: float) -> None:
         display(_png(static_figure(X, depth, weight_scale, width, batchnorm)))

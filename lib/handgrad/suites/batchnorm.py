@@ -72,7 +72,7 @@ def batch_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def draw_x(generator: np.random.Generator, batch: int, features: int, tiny: bool = False) -> np.ndarray:
-    """(B, D) with per-feature means in [-3, 3] and spreads in [0.3, 3]; ``tiny``: a tiny-variance and a constant feature."""
+    """(B, D), per-feature means in [-3, 3], spreads in [0.3, 3]; ``tiny``: a tiny-variance and a constant feature."""
     loc = generator.uniform(-3.0, 3.0, size=(1, features))
     scale = generator.uniform(0.3, 3.0, size=(1, features))
     if tiny and features >= 2:
@@ -224,8 +224,9 @@ def check_running(notebook: str, make: MakeBN) -> None:
                     f"with alpha = {a}")
             got_mean, got_var = getattr(layer, "running_mean", None), getattr(layer, "running_var", None)
             swapped = "alpha and 1 - alpha are swapped: the OLD running value keeps the weight alpha"
+            rule = "running_mean = alpha * running_mean + (1 - alpha) * batch mean"
             checks.close(f"{check_id}.{step}.mean", got_mean, mean_run, what=f"layer.running_mean {what}",
-                         hint=checks.diagnose(got_mean, "running_mean = alpha * running_mean + (1 - alpha) * batch mean",
+                         hint=checks.diagnose(got_mean, rule,
                                               [((1 - a) * previous[0] + a * mean, swapped),
                                                (previous[0], "running_mean did not change in training mode")]))
             suspects = [((1 - a) * previous[1] + a * var, swapped),
@@ -241,7 +242,7 @@ def check_running(notebook: str, make: MakeBN) -> None:
 
 
 def check_eval(notebook: str, make: MakeBN) -> None:
-    """Eval mode normalises with the running statistics, leaves them unchanged, and backward treats them as constants."""
+    """Eval mode normalises with the running statistics, leaves them unchanged; backward treats them as constants."""
     prefix = f"{notebook}.bn.eval"
     for case_number, sizes in enumerate(((6, 4), (1, 5), (3, 3))):
         check_id = f"{prefix}.{case_number}"
@@ -270,8 +271,8 @@ def check_eval(notebook: str, make: MakeBN) -> None:
                                                    "not with the statistics of the batch")))
         checks.close(f"{check_id}.out", out, expected["out"],
                      what=f"layer.forward(x, eval=True) with {case.shapes}",
-                     hint=checks.diagnose(out, "eval: out = gamma * (x - running_mean) / sqrt(running_var + eps) + beta",
-                                          suspects))
+                     hint=checks.diagnose(out, "eval: out = gamma * (x - running_mean) / sqrt(running_var + eps) "
+                                               "+ beta", suspects))
         unchanged_hint = "eval mode must leave running_mean and running_var unchanged: only training updates them"
         checks.close(f"{check_id}.running_mean", getattr(layer, "running_mean", None), running_mean,
                      what="layer.running_mean after forward(x, eval=True)", hint=unchanged_hint)
@@ -419,9 +420,13 @@ def _set_params(check_id: str, module: Any, case: Case) -> None:
         checks.same(f"{check_id}.{name}_is_parameter", isinstance(param, torch.nn.Parameter), True,
                     what=f"module.{name} is a torch.nn.Parameter",
                     hint=f"self.{name} = nn.Parameter(...) registers it, so that optimizers and .double() see it")
-    with torch.no_grad():
-        module.gamma.copy_(torch.tensor(case.gamma.reshape(-1)))
-        module.beta.copy_(torch.tensor(case.beta.reshape(-1)))
+
+    def assign() -> None:
+        with torch.no_grad():
+            module.gamma.copy_(torch.tensor(case.gamma.reshape(-1)))
+            module.beta.copy_(torch.tensor(case.beta.reshape(-1)))
+
+    checks.call_torch(f"setting module.gamma and module.beta to tensors of shape ({case.features},)", assign)
 
 
 def _module_step(check_id: str, module: Any, case: Case, what: str) -> None:
@@ -468,7 +473,8 @@ def _check_module_init(check_id: str, make: Callable[..., Any], name: str) -> No
                     what=f"{param} among {name}(6).named_parameters()",
                     hint=f"self.{param} = nn.Parameter(...): a plain tensor is not trained by an optimizer")
         checks.close(f"{check_id}.{param}", _np(getattr(module, param, None)), value,
-                     what=f"module.{param} after {name}(6)", hint="gamma: ones, beta: zeros, both of shape (n_neurons,)")
+                     what=f"module.{param} after {name}(6)",
+                     hint="gamma: ones, beta: zeros, both of shape (n_neurons,)")
 
 
 def _check_float32(check_id: str, make: Callable[..., Any], name: str) -> None:
@@ -514,7 +520,7 @@ def _raw_backward(out: Any, grad_output: torch.Tensor) -> Any:
 
 
 def check_torch_function(notebook: str, function: Any) -> None:
-    """CustomBatchNormManualFunction: outputs, one gradient per input (None for eps), vjp against autograd, gradcheck."""
+    """CustomBatchNormManualFunction: outputs, one gradient per input (None for eps), vjps, gradcheck."""
     prefix = f"{notebook}.torch.function"
     for case in _torch_cases(prefix):
         check_id = f"{prefix}.{case.batch}x{case.features}.{case.eps:g}"
@@ -572,8 +578,9 @@ def check_torch_needs_input_grad(notebook: str, function: Any) -> None:
             raise checks.CheckFailed(f"[{check_id}] backward must return one gradient per input of forward (4)")
         which = ", ".join(n for n, f in zip(("input", "gamma", "beta"), flags) if f)
         what = f"which gradients backward returns when only {which} require(s) grad"
-        returned = ", ".join(f"{n}: {'None' if g is None else 'a gradient'}" for n, g in zip(("input", "gamma", "beta"), raw[:3]))
-        wanted = ", ".join(f"{n}: {'a gradient' if f else 'None'}" for n, f in zip(("input", "gamma", "beta"), flags))
+        names = ("input", "gamma", "beta")
+        returned = ", ".join(f"{n}: {'None' if g is None else 'a gradient'}" for n, g in zip(names, raw[:3]))
+        wanted = ", ".join(f"{n}: {'a gradient' if f else 'None'}" for n, f in zip(names, flags))
         checks.same(f"{check_id}.none", returned, wanted, what=what,
                     hint="ctx.needs_input_grad[i] says whether input i needs a gradient: return None (and skip the "
                          "work) for the others")

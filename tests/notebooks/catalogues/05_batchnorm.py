@@ -202,13 +202,15 @@ ALTERNATIVES: dict[str, list[Edit]] = {
             m = grad_output.shape[0]""", """        m = grad_output.shape[0]
         if True:"""),
         func("if ctx.needs_input_grad[1]:", "if True:"), func("if ctx.needs_input_grad[2]:", "if True:"),
-        func(F_RETURN, "grads = (grad_input, grad_gamma, grad_beta)\n        "
-                       "return tuple(g if need else None for g, need in zip(grads, ctx.needs_input_grad[:3])) + (None,)")),
+        func(F_RETURN, "grads = (grad_input, grad_gamma, grad_beta)\n        return tuple(g if need else None "
+                       "for g, need in zip(grads, ctx.needs_input_grad[:3])) + (None,)")),
     "Function saves the input and recomputes in backward": edit(
-        func("ctx.save_for_backward(gamma, x_hat, inv_std)", "ctx.save_for_backward(input, gamma)\n        ctx.eps = eps"),
+        func("ctx.save_for_backward(gamma, x_hat, inv_std)",
+             "ctx.save_for_backward(input, gamma)\n        ctx.eps = eps"),
         func("gamma, x_hat, inv_std = ctx.saved_tensors",
              "input, gamma = ctx.saved_tensors\n        mean = input.mean(dim=0)\n        "
-             "inv_std = (((input - mean) ** 2).mean(dim=0) + ctx.eps) ** -0.5\n        x_hat = (input - mean) * inv_std")),
+             "inv_std = (((input - mean) ** 2).mean(dim=0) + ctx.eps) ** -0.5\n        "
+             "x_hat = (input - mean) * inv_std")),
     "shape check via gamma.numel() and a list in the message": edit(mod(
         M_CHECK, """        if input.ndim != 2 or input.size(1) != self.gamma.numel():
             raise ValueError(f"expected a (B, {self.gamma.numel()}) input, got shape {list(input.shape)}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from handgrad.demos import optimizer_paths
 from matplotlib.figure import Figure
+
+from handgrad.demos import optimizer_paths
 
 
 class ListSGD:

@@ -164,7 +164,7 @@ def draw(surface: str, optimizer: str, lr: float, momentum: float, steps: int, s
     if optimizer != "GD":
         _path(ax, chosen, trajectory(chosen, "GD", lr, 0.0, steps, sgd, adam), "GD, same lr", COLORS["GD"], 0.4)
     _path(ax, chosen, trajectory(chosen, optimizer, lr, momentum, steps, sgd, adam), optimizer, COLORS[optimizer])
-    knob = "" if optimizer == "GD" else (f", beta1 = {momentum:g}" if optimizer == "Adam" else f", momentum = {momentum:g}")
+    knob = "" if optimizer == "GD" else f", {'beta1' if optimizer == 'Adam' else 'momentum'} = {momentum:g}"
     ax.set_title(f"{surface} ({chosen.formula}): {optimizer}, lr = {lr:.3g}{knob}", fontsize=10)
     ax.legend(loc="upper right", fontsize=8)
     figure.tight_layout()

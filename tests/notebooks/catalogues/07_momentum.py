@@ -100,8 +100,10 @@ BUGS: dict[str, tuple[list[Edit], set[str]]] = {
     "Adam skips a parameter whose gradient is zero": (
         [adam(ADAM_LOOP, ADAM_LOOP + "\n            if not np.any(g):\n                continue")], {ADAM_WD}),
     "Adam state shared between parameters of the same shape": (
-        [adam("self.m = [np.zeros_like(p) for p in self.params]", "self.m = {p.shape: np.zeros_like(p) for p in self.params}"),
-         adam("self.v = [np.zeros_like(p) for p in self.params]", "self.v = {p.shape: np.zeros_like(p) for p in self.params}"),
+        [adam("self.m = [np.zeros_like(p) for p in self.params]",
+              "self.m = {p.shape: np.zeros_like(p) for p in self.params}"),
+         adam("self.v = [np.zeros_like(p) for p in self.params]",
+              "self.v = {p.shape: np.zeros_like(p) for p in self.params}"),
          adam("self.m[i]", "self.m[p.shape]"), adam("self.v[i]", "self.v[p.shape]")], {ADAM, ADAM_WD}),
     "Adam: a new array assigned instead of updating in place (p = p - ...)": (
         [adam(ADAM_UPDATE, "p = p - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)")], ALL_ADAM),
@@ -174,7 +176,8 @@ ALTERNATIVES: dict[str, list[Edit]] = {
         sgd("if self.momentum != 0:", "if True:"),
         sgd("if self.nesterov:", "if self.nesterov and self.momentum != 0:")],
     "SGD in place with p[...] =": [sgd(SGD_UPDATE, "p[...] = p - self.lr * d")],
-    "Adam as torch.optim writes it (lerp, step size lr/bias1, per-parameter counts)": [("adam", None, TORCH_STYLE_ADAM)],
+    "Adam as torch.optim writes it (lerp, step size lr/bias1, per-parameter counts)": [
+        ("adam", None, TORCH_STYLE_ADAM)],
     "Adam moments updated in place, g**2, np.divide": [
         adam(ADAM_M, "self.m[i] *= self.beta1\n            self.m[i] += (1 - self.beta1) * g"),
         adam(ADAM_V, "self.v[i] *= self.beta2\n            self.v[i] += (1 - self.beta2) * g ** 2"),

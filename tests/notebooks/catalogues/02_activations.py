@@ -72,6 +72,12 @@ BUGS: dict[str, tuple[Edit, set[str]]] = {
         cls("Tanh", "        if self.state is None:\n            self.state = np.tanh(z)\n"
                     "        return self.state.copy()",
             "        return 1 - self.state ** 2"), {"test_tanh"}),
+    # a numpy exercise that hands its work to torch (here through the course's own oracles) scores 0
+    "sigmoid delegated to torch through handgrad.oracles": (
+        cls("Sigmoid", "        from handgrad import oracles\n        import torch\n"
+                       "        self.state, self.grad = oracles.elementwise(torch.sigmoid, z)\n"
+                       "        return self.state.copy()", "        return self.grad"),
+        {"test_sigmoid", "test_sigmoid_stable"}),
     "leaky relu derivative 0 at zero": (
         cls("LeakyReLU", "        self.state = z\n        return np.where(z > 0, z, self.alpha * z)",
             "        return np.where(self.state >= 0, 1.0, self.alpha)"), {"test_leaky_relu"}),
@@ -105,7 +111,8 @@ ALTERNATIVES: dict[str, Edit] = {
 SAYS = {"relu derivative 1 at zero": "ReLU.derivative()",
         "sigmoid derivative computed once and cached": "LAST forward",
         "relu derivative mask computed once and cached": "LAST forward",
-        "tanh forward returns its first output again": "the second forward"}
+        "tanh forward returns its first output again": "the second forward",
+        "sigmoid delegated to torch through handgrad.oracles": "written with numpy"}
 
 CATALOGUE = Catalogue(
     assignment="02_activations",

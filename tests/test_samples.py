@@ -1,4 +1,4 @@
-"""The sample submissions are what tools/make_samples.py writes, and they grade as COURSE.md says:
+"""The sample submissions are what tools/make_samples.py writes, and they grade as docs/contract.md says:
 reference full marks, blank zero without a crash, buggy partial marks."""
 
 from __future__ import annotations

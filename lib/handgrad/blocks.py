@@ -7,7 +7,7 @@ torch graph, and each backward asks autograd for the gradient of that graph with
 incoming delta as ``grad_outputs``. So a later notebook can train a network with them
 without handing out the hand-derived formulas an open assignment asks for.
 
-Conventions (COURSE.md, "Numeric conventions"): the objective is the mean of the
+Conventions (docs/contract.md, "Conventions"): the objective is the mean of the
 per-sample losses; a loss's ``derivative()``, every ``backward()`` and every stored
 parameter gradient is the gradient of that mean, and an incoming ``delta`` already is
 one (no layer divides by B again). ``backward()`` overwrites ``dW``, ``db``, ``dgamma``,

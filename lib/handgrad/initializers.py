@@ -1,6 +1,6 @@
 """Weight and bias initialisers for the layers of the notebooks (float64 numpy).
 
-Shapes follow COURSE.md: ``weight_init_fn(in, out) -> (in, out)`` and
+Shapes follow docs/contract.md: ``weight_init_fn(in, out) -> (in, out)`` and
 ``bias_init_fn(out) -> (out,)`` for ``Linear``; ``weight_init_fn(out, in, k, k) ->
 (out, in, k, k)`` and ``bias_init_fn(out) -> (out,)`` for ``Conv2D``. Random ones take
 an optional ``rng`` (``np.random.Generator``); without one they draw from a fresh

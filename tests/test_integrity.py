@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+
 from handgrad import blocks, checks, integrity, state
 
 Z = np.array([[-2.0, -0.5, 0.0, 0.5, 2.0]])
@@ -47,7 +48,8 @@ HONEST = {
                    "def f(z):\n    return _apply(_pos, z.copy())\n",
     "unused_torch": "import torch\ndef f(z):\n    assert not torch.is_tensor(z)\n    return np.maximum(z, 0)\n",
     "builtins": "def f(z):\n    return np.array([[max(v, 0.0) for v in row] for row in z.tolist()]) + sum([0.0])\n",
-    "threads": "import threading\ndef f(z):\n    out = []\n    t = threading.Thread(target=lambda: out.append(np.maximum(z, 0)))\n"
+    "threads": "import threading\ndef f(z):\n    out = []\n"
+               "    t = threading.Thread(target=lambda: out.append(np.maximum(z, 0)))\n"
                "    t.start(); t.join()\n    return out[0]\n",
 }
 
@@ -76,7 +78,8 @@ TORCH = {
     "sys_modules": ("import sys\ndef f(z):\n    F = sys.modules['torch.nn.functional']\n"
                     "    return F.relu(sys.modules['torch'].tensor(z)).numpy()\n", "torch.tensor"),
     "map_chain": ("import sys, functools\nT = sys.modules['torch']\ndef f(z):\n"
-                  "    rows = list(map(T.relu, map(T.from_numpy, z)))\n    return np.stack([r.numpy() for r in rows])\n",
+                  "    rows = list(map(T.relu, map(T.from_numpy, z)))\n"
+                  "    return np.stack([r.numpy() for r in rows])\n",
                   "torch"),
     "tensor_method": ("import sys\nT = sys.modules['torch']\nx = T.zeros(1)\ndef f(z):\n"
                       "    return x.new_tensor(z).clamp_min(0).numpy()\n", "torch.Tensor.new_tensor"),
@@ -111,7 +114,8 @@ def test_another_library_is_delegation() -> None:
 
 BLOCK_ROUTES = {
     "plain": "from handgrad.blocks import ReLU\n",
-    "importlib_split": "import importlib\nReLU = getattr(importlib.import_module('handgrad.' + 'blo' + 'cks'), 'Re' + 'LU')\n",
+    "importlib_split": ("import importlib\n"
+                        "ReLU = getattr(importlib.import_module('handgrad.' + 'blo' + 'cks'), 'Re' + 'LU')\n"),
     "dunder_import": "ReLU = __import__('handgrad.blocks', fromlist=['x']).ReLU\n",
     "sys_modules": "import sys, handgrad.blocks\nReLU = sys.modules['handgrad.' + 'blocks'].__dict__['ReLU']\n",
     "getattr_module": "import handgrad\nReLU = getattr(getattr(handgrad, 'blocks'), 'ReLU')\n",
@@ -200,7 +204,13 @@ def test_every_suite_and_assignment_is_in_the_tables() -> None:
 
 TAMPERING = {
     "sys_setprofile": "import sys\ndef f(z):\n    sys.setprofile(None)\n    return np.maximum(z, 0)\n",
-    "threading_setprofile": "import threading\ndef f(z):\n    threading.setprofile(None)\n    return np.maximum(z, 0)\n",
+    "threading_setprofile": ("import threading\ndef f(z):\n    threading.setprofile(None)\n"
+                             "    return np.maximum(z, 0)\n"),
+    "raw_thread": "import _thread, time\ndef f(z):\n    out = []\n"
+                  "    _thread.start_new_thread(lambda: out.append(np.maximum(z, 0)), ())\n"
+                  "    while not out:\n        time.sleep(0.01)\n    return out[0]\n",
+    "subprocess": "import subprocess, sys\ndef f(z):\n    subprocess.run([sys.executable, '-c', 'pass'])\n"
+                  "    return np.maximum(z, 0)\n",
     "pops_torch_modes": "from torch.utils import _python_dispatch as d\nfrom torch import overrides as o\n"
                         "def f(z):\n    d._pop_mode()\n    o._pop_mode()\n    return np.maximum(z, 0)\n",
 }
@@ -295,3 +305,17 @@ def test_watch_overhead_is_small() -> None:
         with integrity.Watch("02_activations", False, (function,)):
             function(Z)
     assert (time.perf_counter() - started) / 50 < 0.01     # well under 10 ms per call, even on a busy machine
+
+
+def test_every_graded_call_into_student_code_is_watched() -> None:
+    from tests.notebooks import harness
+
+    sigmoid = ("import torch\nclass Sigmoid(Activation):\n    def forward(self, z):\n"
+               "        self.state = torch.sigmoid(torch.tensor(z)).numpy()\n        return self.state.copy()\n"
+               "    def derivative(self):\n        return self.state * (1.0 - self.state)\n")
+    outcome = harness.run_graded("02_activations", {"sigmoid": sigmoid})
+    # test_sigmoid_stable runs the code under its own overflow guard (checks.untampered), watched too.
+    assert outcome["test_sigmoid"].startswith("DelegationDetected: Sigmoid")
+    assert outcome["test_sigmoid_stable"].startswith("DelegationDetected: Sigmoid")
+    assert {cell: v for cell, v in outcome.items() if "sigmoid" not in cell} == {
+        "test_identity": "ok", "test_tanh": "ok", "test_relu": "ok", "test_leaky_relu": "ok"}

@@ -117,11 +117,19 @@ def unchanged(check_id: str, original: np.ndarray, after: Any, what: str, hint: 
 
 
 @contextlib.contextmanager
-def untampered(what: str) -> Iterator[None]:
-    """Run student code inside; raise TamperingDetected if it swapped a check helper meanwhile."""
+def untampered(what: str, torch_allowed: bool = False, callbacks: tuple[Any, ...] = ()) -> Iterator[None]:
+    """Run student code inside, watched: refuse the result if it swapped a check helper meanwhile
+    (TamperingDetected), or handed its work to torch (unless ``torch_allowed``), another library or a
+    reference class of this assignment (DelegationDetected; see :mod:`handgrad.integrity`)."""
     __tracebackhide__ = True
     before = _helpers()
-    yield
+    watch = integrity.Watch(integrity.assignment_of(sys._getframe(1)), torch_allowed, callbacks)
+    try:
+        with watch:
+            yield
+    finally:
+        # What the watch found wins over anything the student's code raised afterwards.
+        _refuse_if_caught(what, watch)
     # Student code that swaps a helper while it runs would decide its own check: refuse the result.
     after = _helpers()
     changed = sorted(f"{module}.{attribute}".rstrip(".") for (module, attribute), identity in before.items()
@@ -141,34 +149,30 @@ def call(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> 
     afterwards, and what the code reached is watched (:mod:`handgrad.integrity`).
     """
     __tracebackhide__ = True
-    return _run(what, False, sys._getframe(1), function, args, kwargs)
+    return _run(what, False, function, args, kwargs)
 
 
 def call_torch(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run student code of a PyTorch exercise (torch is the point there): otherwise exactly :func:`call`."""
     __tracebackhide__ = True
-    return _run(what, True, sys._getframe(1), function, args, kwargs)
+    return _run(what, True, function, args, kwargs)
 
 
-def _run(what: str, torch_allowed: bool, caller: Any, function: Callable[..., Any], args: tuple[Any, ...],
+def _run(what: str, torch_allowed: bool, function: Callable[..., Any], args: tuple[Any, ...],
          kwargs: dict[str, Any]) -> Any:
     __tracebackhide__ = True
-    watch = integrity.Watch(integrity.assignment_of(caller), torch_allowed, (function, *args, *kwargs.values()))
-    with untampered(what), state.preserved(), warnings.catch_warnings(), np.errstate(all="ignore"):
+    with state.preserved(), warnings.catch_warnings(), np.errstate(all="ignore"):
         # Warnings would print to stderr, which nbgrader scores as a failure of the cell.
         warnings.simplefilter("ignore")
-        try:
-            with watch:
-                result = function(*args, **kwargs)
-        except Exception as error:
-            _refuse_if_caught(what, watch)
-            if isinstance(error, CheckFailed):
+        with untampered(what, torch_allowed, (function, *args, *kwargs.values())):
+            try:
+                return function(*args, **kwargs)
+            except CheckFailed:
                 raise
-            if isinstance(error, NotImplementedError):
+            except NotImplementedError as error:
                 raise CheckFailed(f"{what}: not implemented yet ({error or 'NotImplementedError'}).") from None
-            raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from error
-        _refuse_if_caught(what, watch)
-        return result
+            except Exception as error:
+                raise CheckFailed(f"{what} raised {type(error).__name__}: {error}") from error
 
 
 def _refuse_if_caught(what: str, watch: integrity.Watch) -> None:

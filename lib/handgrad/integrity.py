@@ -25,6 +25,8 @@ classes each assignment must not use.
 
 from __future__ import annotations
 
+import _posixsubprocess  # type: ignore[import-not-found]
+import _thread
 import importlib
 import os
 import sys
@@ -75,15 +77,21 @@ _SUITES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "suites")
 # The modules that hold the course's reference classes (torch-backed, with the exercises' API).
 REFERENCE_MODULES = ("handgrad.blocks",)
 _THREADING_SETPROFILE = threading.setprofile.__code__
+_THREADING_GLOBALS = vars(threading)
 
 
-# Builtins that remove the watch (called from outside torch's own code, that is tampering).
+# Builtins that remove the watch or run code where it cannot follow (a raw thread, another process):
+# called from outside torch's and threading's own code, that is tampering.
 _UNHOOKS = {id(function): name for name, function in (
     ("sys.setprofile", sys.setprofile),
     ("torch._C._pop_torch_function_stack", torch._C._pop_torch_function_stack),
     ("torch._C._pop_torch_dispatch_stack", torch._C._pop_torch_dispatch_stack),
     ("torch._C._set_dispatch_mode", torch._C._set_dispatch_mode),
-    ("torch._C._unset_dispatch_mode", torch._C._unset_dispatch_mode))}
+    ("torch._C._unset_dispatch_mode", torch._C._unset_dispatch_mode),
+    ("_thread.start_new_thread", _thread.start_new_thread),
+    *[(f"os.{name}", getattr(os, name)) for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system",
+                                                      "execv", "execve") if hasattr(os, name)],
+    ("_posixsubprocess.fork_exec", _posixsubprocess.fork_exec))}
 # Namespaces of torch's operator builtins (besides torch's own functions and the tensor methods).
 _OPERATOR_MODULES = frozenset({"torch._C._nn", "torch._C._fft", "torch._C._linalg", "torch._C._special",
                                "torch._C._nested", "torch._C._sparse"})
@@ -114,7 +122,7 @@ def assignment_of(caller: FrameType | None) -> str | None:
         module = caller.f_globals.get("__name__", "")
         if module in SUITES:
             return SUITES[module]
-        if not str(module).startswith("handgrad."):
+        if not str(module).startswith("handgrad.") and module != "contextlib":
             break
         caller = caller.f_back
     return os.environ.get(ENV_VAR) or None
@@ -325,7 +333,8 @@ class Watch:
         elif event == "c_call":
             unhook = _UNHOOKS.get(id(arg))
             if unhook is not None:
-                if frame.f_code not in self._own and not self._is_torch_frame(frame):
+                if (frame.f_code not in self._own and not self._is_torch_frame(frame)
+                        and frame.f_globals is not _THREADING_GLOBALS):
                     self._found(Finding("tampered", unhook))
             elif not self.torch_allowed and _is_torch_operation(arg):
                 self.torch_used(frame, _torch_name(arg))

@@ -23,9 +23,9 @@ STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 # so helpers a student replaced in an earlier cell are the course's own again when tests run.
 # Then put back the global state the oracles rely on (handgrad.state.reset: autograd on, default dtype,
 # numpy settings, builtins). Only _hg_ names: a student's `list = ...` or `sorted = ...` must not break it.
-GUARD = ("import importlib as _hg_importlib, sys as _hg_sys, builtins as _hg_builtins  # handgrad: fresh check helpers\n"
-         "for _hg_name in _hg_builtins.sorted(n for n in _hg_builtins.list(_hg_sys.modules) if n.startswith('handgrad.')"
-         " and not n.startswith('handgrad.grading')):\n"
+GUARD = ("import importlib as _hg_importlib, sys as _hg_sys, builtins as _hg_builtins  # handgrad: fresh helpers\n"
+         "for _hg_name in _hg_builtins.sorted(n for n in _hg_builtins.list(_hg_sys.modules)"
+         " if n.startswith('handgrad.') and not n.startswith('handgrad.grading')):\n"
          "    _hg_importlib.reload(_hg_sys.modules[_hg_name])\n"
          "_hg_importlib.import_module('handgrad.state').reset()\n")
 
@@ -113,8 +113,9 @@ def rebuild(instructor: nbformat.NotebookNode, student: nbformat.NotebookNode) -
         names = scan.delegating_names(cell.source) - scan.delegating_names(instructor.cells[index].source)
         if names:
             delegated[grade_id] = names
-            notes.append(f"solution cell '{grade_id}' uses {', '.join(sorted(names))}: this exercise is to be "
-                         f"written with numpy, so the tests that follow it score 0")
+            # Only a note: what decides is what the code calls while the hidden tests run (handgrad.integrity).
+            notes.append(f"solution cell '{grade_id}' mentions {', '.join(sorted(names))}: if a numpy exercise calls "
+                         f"it while the hidden tests run, those tests score 0 (delegated)")
         allowed = {why for _, why in scan.review_findings(instructor.cells[index].source)}
         findings = [(line, why) for line, why in scan.review_findings(cell.source) if why not in allowed]
         if findings:

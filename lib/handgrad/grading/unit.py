@@ -103,9 +103,8 @@ def _run(job: Job, notebook: nbformat.NotebookNode) -> list[CellRun]:
 
 
 def _verdicts(job: Job, rebuilt: rebuild.Rebuilt, runs: dict[int, CellRun]) -> list[CellVerdict]:
-    """One verdict per graded cell, in order: manual, delegated, or judged from its run."""
-    solution_of = {test: solution for solution in rebuilt.delegated
-                   for test in rebuild.tests_after(rebuilt.notebook, solution)}
+    """One verdict per graded cell, in order: manual, or judged from its run (delegation included: the kernel's
+    watch records it, handgrad.integrity; a name in the source decides nothing)."""
     verdicts = []
     for index, cell in enumerate(rebuilt.notebook.cells):
         meta = rebuild.nbgrader_meta(cell)
@@ -114,10 +113,6 @@ def _verdicts(job: Job, rebuilt: rebuild.Rebuilt, runs: dict[int, CellRun]) -> l
         grade_id, points = meta["grade_id"], float(meta.get("points", 0))
         if not rebuild.is_autograded(cell):
             verdicts.append(CellVerdict(grade_id, points, 0.0, Status.MANUAL, "graded by hand"))
-        elif grade_id in solution_of:
-            names = ", ".join(sorted(rebuilt.delegated[solution_of[grade_id]]))
-            verdicts.append(CellVerdict(grade_id, points, 0.0, Status.DELEGATED,
-                                        f"the solution uses {names}; write it with numpy"))
         else:
             verdicts.append(judge_cell(grade_id, points, runs[index], job.reference.get(grade_id, [])))
     return verdicts

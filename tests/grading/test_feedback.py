@@ -23,7 +23,8 @@ def executed_notebook() -> nbformat.NotebookNode:
     test.outputs = [nbformat.v4.new_output("error", ename="CheckFailed", evalue="[01.f.1] f: 1 of 4 entries off",
                                            traceback=["secret_oracle = 'torch.relu'"])]
     return new_notebook(cells=[new_code_cell("def f(x):\n    return 3 * x", metadata=meta("f", False, True)), test,
-                               new_code_cell("checks.same('01.q', answer, 'B')", metadata=meta("test_q", True, False, 1)),
+                               new_code_cell("checks.same('01.q', answer, 'B')",
+                                             metadata=meta("test_q", True, False, 1)),
                                new_markdown_cell("Because it vanishes.", metadata=meta("why", True, True, 2))])
 
 

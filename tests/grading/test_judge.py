@@ -241,7 +241,8 @@ def test_reference_without_a_value_fails_the_check():
 def test_an_integrity_record_decides_the_status(kind, status) -> None:
     event = record.integrity(kind, "ReLU.forward", "ReLU.forward used torch.relu")
     # Whether the cell then raised or even finished cleanly with matching values, the record decides.
-    for run in (run_of(Status.ERROR, "CheckFailed: ...", [event], "CheckFailed"), run_of(records=honest_records() + [event])):
+    for run in (run_of(Status.ERROR, "CheckFailed: ...", [event], "CheckFailed"),
+                run_of(records=honest_records() + [event])):
         verdict = judge.judge_cell("t", 2.0, run, reference_records())
         assert (verdict.status, verdict.score, verdict.message) == (status, 0.0, "ReLU.forward used torch.relu")
 

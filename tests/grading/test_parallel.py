@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from handgrad.grading.bubblewrap import bubblewrap_works
-from handgrad.grading.limits import Limits
 from handgrad.grading.round import run_round
 
 ID = "02_activations"
@@ -18,7 +17,8 @@ def test_round_on_a_local_dask_cluster(course_copy: Callable[..., Path]) -> None
     distributed = pytest.importorskip("distributed")
     course = course_copy(f"source/{ID}", *(f"submitted/{student}/{ID}" for student in ("reference", "blank", "buggy")))
     isolation = "bubblewrap" if bubblewrap_works() else "limits"
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
         results, facts = run_round(course, [ID], executor=client, isolation=isolation)
     assert facts["not_graded"] == {}

@@ -129,7 +129,8 @@ def test_edited_test_cell_and_points_are_restored():
 
 def test_edited_given_cell_is_restored():
     student = honest_student()
-    cell_by_id(student, "setup").source = "import numpy as np\nclass checks:\n    close = staticmethod(lambda *a, **k: None)"
+    cell_by_id(student, "setup").source = ("import numpy as np\nclass checks:\n"
+                                           "    close = staticmethod(lambda *a, **k: None)")
     result = merged(student)
     assert_instructor_except_solutions(result)
 

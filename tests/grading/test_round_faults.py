@@ -13,9 +13,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from handgrad.grading import scan
 from handgrad.grading.bubblewrap import bubblewrap_works
 from handgrad.grading.limits import Limits
-from handgrad.grading import scan
 from handgrad.grading.round import run_round
 from tests.conftest import COURSE, copy_course
 
@@ -91,8 +91,8 @@ def structural(kind: str, grade_id: str = ""):
     return change
 
 
-BROKEN_IDENTITY = ("class Identity(Activation):\n    def forward(self, z):\n        self.state = z\n        return z * 2\n"
-                   "    def derivative(self):\n        return 0 * self.state\n")
+BROKEN_IDENTITY = ("class Identity(Activation):\n    def forward(self, z):\n        self.state = z\n"
+                   "        return z * 2\n    def derivative(self):\n        return 0 * self.state\n")
 
 
 def leak_probe(path: str, mode: str = "r") -> str:
@@ -141,42 +141,52 @@ def faults(course: Path) -> dict:
                          ok_except(test_leaky_relu="kernel_died")),
         "segfaults": (in_method("leaky_relu", "forward", "import ctypes\nctypes.string_at(0)"),
                       ok_except(test_leaky_relu="kernel_died")),
-        "memory_bomb": (in_method("relu", "forward", "hog = bytearray(8 << 30)"), ok_except(test_relu="error:CheckFailed")),
+        "memory_bomb": (in_method("relu", "forward", "hog = bytearray(8 << 30)"),
+                        ok_except(test_relu="error:CheckFailed")),
         "fork_bomb": (prepend("tanh", "import subprocess\nkids = []\ntry:\n    for _ in range(1000):\n"
-                                      "        kids.append(subprocess.Popen(['sleep', '30']))\nexcept OSError:\n    pass"),
+                                      "        kids.append(subprocess.Popen(['sleep', '30']))\n"
+                                      "except OSError:\n    pass"),
                       ok_except()),
         "silences_checks": (replace("identity", "import handgrad.checks as hc\nhc.close = lambda *a, **k: None\n"
                                                 "hc.unchanged = lambda *a, **k: None\n" + BROKEN_IDENTITY),
                             ok_except(test_identity="error:CheckFailed")),
         "silences_checks_at_call_time": (replace("identity", BROKEN_IDENTITY.replace(
-            "        self.state = z\n", "        import handgrad.checks as hc\n        hc.close = lambda *a, **k: None\n"
+            "        self.state = z\n", "        import handgrad.checks as hc\n"
+                                      "        hc.close = lambda *a, **k: None\n"
                                       "        self.state = z\n")), ok_except(test_identity="tampered")),
         "substitutes_oracle_at_call_time": (replace("identity", BROKEN_IDENTITY.replace(
             "        self.state = z\n", "        import handgrad.checks as hc\n        real = hc.close\n"
-                                      "        hc.close = lambda cid, got, expected, *a, **k: real(cid, expected, expected, *a, **k)\n"
+                                      "        hc.close = lambda cid, got, expected, *a, **k: "
+                                      "real(cid, expected, expected, *a, **k)\n"
                                       "        self.state = z\n")), ok_except(test_identity="tampered")),
-        "redirects_records": (prepend("tanh", "import os\nos.remove('records.jsonl')\nos.symlink('/dev/zero', 'records.jsonl')"),
+        "redirects_records": (prepend("tanh", "import os\nos.remove('records.jsonl')\n"
+                                              "os.symlink('/dev/zero', 'records.jsonl')"),
                               ok_except(test_tanh="tampered", test_relu="tampered", test_leaky_relu="tampered")),
-        "plants_links_then_exits": (replace("leaky_relu", "import os\nfor name in ('kernel.json', 'records.chunk', 'k'):\n"
+        "plants_links_then_exits": (replace("leaky_relu", "import os\n"
+                                                          "for name in ('kernel.json', 'records.chunk', 'k'):\n"
                                                           f"    os.symlink({str(course / 'canary.txt')!r}, name)\n"
                                                           "class LeakyReLU(Activation):\n    def forward(self, z):\n"
                                                           "        os._exit(1)\n"),
                                     ok_except(test_leaky_relu="kernel_died")),
         "patches_numpy_abs": (replace("identity", "import numpy\nnumpy.abs = lambda x: numpy.zeros(numpy.shape(x))\n"
                                                   + BROKEN_IDENTITY), ok_except(test_identity="tampered")),
-        "patches_np_testing": (replace("identity", "import numpy\nnumpy.testing.assert_allclose = lambda *a, **k: None\n"
+        "patches_np_testing": (replace("identity", "import numpy\n"
+                                                   "numpy.testing.assert_allclose = lambda *a, **k: None\n"
                                                    "numpy.allclose = lambda *a, **k: True\n" + BROKEN_IDENTITY),
                                ok_except(test_identity="error:CheckFailed")),
-        "patches_torch_oracle": (replace("sigmoid", "import sys\nsys.modules['to' + 'rch'].sigmoid = lambda z: z * 0 + 0.5\n"
+        "patches_torch_oracle": (replace("sigmoid", "import sys\n"
+                                                    "sys.modules['to' + 'rch'].sigmoid = lambda z: z * 0 + 0.5\n"
                                                     "class Sigmoid(Activation):\n    def forward(self, z):\n"
-                                                    "        self.state = np.full(np.shape(z), 0.5)\n        return self.state\n"
+                                                    "        self.state = np.full(np.shape(z), 0.5)\n"
+                                                    "        return self.state\n"
                                                     "    def derivative(self):\n        return self.state * 0\n"),
                                  ok_except(test_sigmoid="tampered", test_sigmoid_stable="tampered")),
         "equal_to_everything": (in_method("sigmoid", "forward", "class Yes:\n    def __eq__(self, other): return True\n"
                                                              "    __array_priority__ = 1000\nreturn Yes()"),
                                 ok_except(test_sigmoid="error:CheckFailed", test_sigmoid_stable="error:CheckFailed")),
-        "delegates_to_torch_when_graded": (replace("relu", "import os\nclass ReLU(Activation):\n    def forward(self, z):\n"
-                                                           "        self.state = z\n        if os.environ.get('NBGRADER_EXECUTION'):\n"
+        "delegates_to_torch_when_graded": (replace("relu", "import os\nclass ReLU(Activation):\n"
+                                                           "    def forward(self, z):\n        self.state = z\n"
+                                                           "        if os.environ.get('NBGRADER_EXECUTION'):\n"
                                                            "            return torch.relu(torch.tensor(z)).numpy()\n"
                                                            "        return z * 0\n    def derivative(self):\n"
                                                            "        return (self.state > 0) * 1.0\n"),
@@ -199,7 +209,8 @@ def faults(course: Path) -> dict:
         "wrong_kernelspec": (structural("kernelspec"), ok_except()),
         "stub_left": (replace("tanh", "class Tanh(Activation):\n    def forward(self, z):\n        # YOUR CODE HERE\n"
                                       "        raise NotImplementedError()\n    def derivative(self):\n"
-                                      "        raise NotImplementedError()\n"), ok_except(test_tanh="error:CheckFailed")),
+                                      "        raise NotImplementedError()\n"),
+                      ok_except(test_tanh="error:CheckFailed")),
         "corrupt": ("{ this is not json", every("corrupt")),
         "missing": (None, every("missing")),
         "links_to_source": (Plant(lambda path, course: os.symlink(course / "source" / ID / f"{ID}.ipynb", path)),
@@ -233,7 +244,8 @@ def handgrad_checks_file() -> str:
     return handgrad.checks.__file__
 
 
-HONEST = {"reference": ok_except(), "buggy": ok_except(test_sigmoid_stable="error:CheckFailed", test_relu="error:CheckFailed")}
+HONEST = {"reference": ok_except(),
+          "buggy": ok_except(test_sigmoid_stable="error:CheckFailed", test_relu="error:CheckFailed")}
 
 
 @pytest.fixture(scope="module")
@@ -309,7 +321,8 @@ def test_a_rejected_link_to_the_source_shows_no_solution(graded_round: tuple[Pat
         assert not (course / "autograded" / student).exists()
 
 
-def test_passing_solutions_that_reach_into_internals_are_listed_to_review(graded_round: tuple[Path, dict, dict]) -> None:
+def test_passing_solutions_that_reach_into_internals_are_listed_to_review(
+        graded_round: tuple[Path, dict, dict]) -> None:
     _, facts, _ = graded_round
     expected = {(student, cell, line, reason) for student, items in TO_REVIEW.items() for cell, line, reason in items
                 if student not in NEEDS_BUBBLEWRAP or ISOLATION == "bubblewrap"}

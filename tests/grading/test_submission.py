@@ -41,7 +41,8 @@ def test_a_plain_notebook_is_read(submitted: Path) -> None:
     assert read.notebook is not None and read.notebook.cells[0].source == "mine = 3"
 
 
-@pytest.mark.parametrize("relative", [RELATIVE, Path("carol") / ID / f"{ID}.ipynb", Path("bob") / "03_loss" / "03_loss.ipynb"])
+@pytest.mark.parametrize("relative", [RELATIVE, Path("carol") / ID / f"{ID}.ipynb",
+                                      Path("bob") / "03_loss" / "03_loss.ipynb"])
 def test_nothing_there_is_missing(submitted: Path, relative: Path) -> None:
     read = submission.read_submission(submitted, relative)
     assert (read.notebook, read.status) == (None, Status.MISSING)

@@ -26,7 +26,8 @@ def _outside(reference: dict[str, Any], student: dict[str, Any]) -> compare.Verd
     """
     what = reference.get("what", reference["check"])
     if reference.get("kind") == "exact":
-        return compare.compare_exact(what, student.get("got"), reference.get("expected"), hint=reference.get("hint", ""))
+        return compare.compare_exact(what, student.get("got"), reference.get("expected"),
+                                     hint=reference.get("hint", ""))
     expected = record.decode_array(reference.get("expected"))
     got = record.decode_array(student.get("got")) if isinstance(student.get("got"), dict) else None
     if expected is None:

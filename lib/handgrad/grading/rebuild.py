@@ -133,7 +133,8 @@ def rebuild(instructor: nbformat.NotebookNode, student: nbformat.NotebookNode) -
     for cell in student.cells:
         meta = nbgrader_meta(cell)
         flipped = meta.get("grade_id") in instructor_ids and meta.get("solution") and not any(
-            nbgrader_meta(c).get("solution") for c in instructor.cells if nbgrader_meta(c).get("grade_id") == meta.get("grade_id"))
+            nbgrader_meta(c).get("solution") for c in instructor.cells
+            if nbgrader_meta(c).get("grade_id") == meta.get("grade_id"))
         if flipped:
             notes.append(f"cell '{meta['grade_id']}' was marked as a solution: the assignment's version is used")
     extra = [c for c in student.cells if c.cell_type == "code" and not nbgrader_meta(c).get("grade_id")

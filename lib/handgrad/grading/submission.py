@@ -92,7 +92,7 @@ def parse(raw: bytes) -> Submission:
                 cell["metadata"] = nbformat.NotebookNode()
             if not isinstance(cell.get("outputs", []), list):
                 cell["outputs"] = []
-    except (ValueError, TypeError, RecursionError) as error:   # bad or absurdly nested JSON: the student's file, not our crash
+    except (ValueError, TypeError, RecursionError) as error:   # bad or absurdly nested JSON: the student's file
         return Submission(None, Status.CORRUPT, f"not a readable notebook: {type(error).__name__}: {str(error)[:200]}")
     return Submission(notebook)
 

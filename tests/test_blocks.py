@@ -305,13 +305,19 @@ def test_batchnorm_initial_state() -> None:
         np.testing.assert_array_equal(getattr(bn, name), np.full((1, 3), float(value)), err_msg=name)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_batchnorm_train_matches_torch(seed: int) -> None:
-    rng = np.random.default_rng(seed)
+def random_batchnorm(rng: np.random.Generator) -> tuple[int, int, BatchNorm]:
+    """A random (batch, dim) and a BatchNorm(dim) with random gamma and beta."""
     batch, dim = draw_shape(rng)
     bn = BatchNorm(dim)
     bn.gamma = rng.standard_normal((1, dim))
     bn.beta = rng.standard_normal((1, dim))
+    return batch, dim, bn
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_batchnorm_train_matches_torch(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    batch, dim, bn = random_batchnorm(rng)
     oracle = torch_batchnorm(bn.gamma, bn.beta)
     expected_mean, expected_var = np.zeros((1, dim)), np.ones((1, dim))
     for _ in range(3):  # several steps, so the running statistics really accumulate
@@ -338,10 +344,7 @@ def test_batchnorm_train_matches_torch(seed: int) -> None:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_batchnorm_eval_matches_torch_and_keeps_running_stats(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    batch, dim = draw_shape(rng)
-    bn = BatchNorm(dim)
-    bn.gamma = rng.standard_normal((1, dim))
-    bn.beta = rng.standard_normal((1, dim))
+    batch, dim, bn = random_batchnorm(rng)
     bn.running_mean = rng.standard_normal((1, dim))
     bn.running_var = rng.uniform(0.5, 2.0, (1, dim))
     mean_before, var_before = bn.running_mean.copy(), bn.running_var.copy()

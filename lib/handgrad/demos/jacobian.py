@@ -12,18 +12,16 @@ matrix looks like without giving away its closed form.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from numpy.typing import ArrayLike
 
 from handgrad import live, oracles
+from handgrad.demos.figures import new_figure, png
 
 __all__ = ["softmax_and_jacobian", "static_figure", "show"]
 
@@ -63,18 +61,11 @@ def _draw(ax_probs: Axes, ax_jac: Axes, z: np.ndarray, index: int) -> None:
                               clip_on=False))
 
 
-def _new_figure(width: float, height: float) -> Figure:
-    """An off-screen figure (no pyplot): nothing is shown twice, nothing leaks."""
-    figure = Figure(figsize=(width, height), dpi=90)
-    FigureCanvasAgg(figure)
-    return figure
-
-
 def static_figure(logits: ArrayLike = DEFAULT_LOGITS, index: int = 0,
                   values: Sequence[float] = (-3.0, 0.0, 3.0)) -> Figure:
     """One column per value of logit ``index``: probabilities on top, the Jacobian below."""
     base = np.asarray(logits, dtype=np.float64)
-    figure = _new_figure(3.2 * len(values), 6.0)
+    figure = new_figure(3.2 * len(values), 6.0)
     axes = figure.subplots(2, len(values), squeeze=False, gridspec_kw={"height_ratios": [1, 1.6]})
     for column, value in enumerate(values):
         z = base.copy()
@@ -86,22 +77,13 @@ def static_figure(logits: ArrayLike = DEFAULT_LOGITS, index: int = 0,
     return figure
 
 
-def _png(figure: Figure) -> Any:
-    """The figure as an IPython PNG image (displayed the same way by every frontend)."""
-    from IPython.display import Image
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return Image(data=buffer.getvalue(), format="png")
-
-
 def show(logits: ArrayLike = DEFAULT_LOGITS, index: int = 0,
          values: Sequence[float] = (-3.0, 0.0, 3.0)) -> None:
     """Display the demo: live, a widget to pick a logit and move it; headless, :func:`static_figure`."""
     from IPython.display import display
 
     if live.is_headless():
-        display(_png(static_figure(logits, index, values)))
+        display(png(static_figure(logits, index, values)))
         return
     import ipywidgets as widgets
 
@@ -115,10 +97,10 @@ def show(logits: ArrayLike = DEFAULT_LOGITS, index: int = 0,
     def redraw(moving: int, value: float) -> None:
         z = base.copy()
         z[moving] = value
-        figure = _new_figure(8.0, 3.4)
+        figure = new_figure(8.0, 3.4)
         ax_probs, ax_jac = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.2]})
         _draw(ax_probs, ax_jac, z, moving)
         figure.tight_layout()
-        display(_png(figure))
+        display(png(figure))
 
     display(widgets.interactive(redraw, moving=which, value=slider))

@@ -165,22 +165,24 @@ def _check_function(check_id: str, name: str, function: Callable[[np.ndarray], A
     checks.close(f"{check_id}.value", out, expected, what=f"{name}(x) for {_shape_text(x)}", hint=hint)
 
 
-def check_logsumexp(notebook: str, logsumexp: Callable[[np.ndarray], Any], cases: int = 6) -> None:
-    """Row-wise log-sum-exp of moderate logits on edge and random shapes; x not mutated."""
+def _check_rowwise(notebook: str, name: str, function: Callable[[np.ndarray], Any],
+                   oracle: Callable[[np.ndarray], np.ndarray], hint: str, cases: int) -> None:
+    """``function(x)`` against ``oracle(x)`` for moderate logits on edge and random shapes; x not mutated."""
     for case in range(cases):
-        check_id = f"{notebook}.logsumexp.{case}"
+        check_id = f"{notebook}.{name}.{case}"
         generator = checks.rng(check_id)
         x = draw_logits(generator, case_shape(generator, case))
-        _check_function(check_id, "logsumexp", logsumexp, x, oracle_logsumexp(x), LSE_HINT)
+        _check_function(check_id, name, function, x, oracle(x), hint)
+
+
+def check_logsumexp(notebook: str, logsumexp: Callable[[np.ndarray], Any], cases: int = 6) -> None:
+    """Row-wise log-sum-exp of moderate logits on edge and random shapes; x not mutated."""
+    _check_rowwise(notebook, "logsumexp", logsumexp, oracle_logsumexp, LSE_HINT, cases)
 
 
 def check_softmax(notebook: str, softmax: Callable[[np.ndarray], Any], cases: int = 6) -> None:
     """Row-wise softmax of moderate logits on edge and random shapes; x not mutated."""
-    for case in range(cases):
-        check_id = f"{notebook}.softmax.{case}"
-        generator = checks.rng(check_id)
-        x = draw_logits(generator, case_shape(generator, case))
-        _check_function(check_id, "softmax", softmax, x, oracle_softmax(x), SOFTMAX_HINT)
+    _check_rowwise(notebook, "softmax", softmax, oracle_softmax, SOFTMAX_HINT, cases)
 
 
 def check_forward(notebook: str, make: Callable[[], Any], name: str = "SoftmaxCrossEntropy",

@@ -79,3 +79,8 @@ def test_live_show_returns_sliders_whose_change_redraws(monkeypatch: pytest.Monk
     sliders["depth"].value = 5
     images_after = sum(getattr(obj, "format", None) == "png" for obj in shown)
     assert images_after == images_before + 1
+
+
+def test_as_image_gives_a_png_that_every_frontend_shows() -> None:
+    image = bn_histograms.as_image(bn_histograms.static_figure(X, depth=2, width=8))
+    assert image.format == "png" and image.data[:4] == b"\x89PNG"

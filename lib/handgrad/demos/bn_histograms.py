@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike
 
 from handgrad import blocks, live
 
-__all__ = ["layer_activations", "saturation", "show", "static_figure"]
+__all__ = ["as_image", "layer_activations", "saturation", "show", "static_figure"]
 
 # A sigmoid output below LOW or above HIGH counts as saturated (its slope is under 0.01).
 LOW, HIGH = 0.01, 0.99
@@ -101,7 +101,7 @@ def static_figure(X: ArrayLike, depth: int = 10, weight_scale: float = 1.0, widt
     return figure
 
 
-def _png(figure: Figure) -> Any:
+def as_image(figure: Figure) -> Any:
     """The figure as an IPython PNG image (displayed the same way by every frontend)."""
     from IPython.display import Image
 
@@ -116,12 +116,12 @@ def show(X: ArrayLike, depth: int = 10, weight_scale: float = 1.0, width: int = 
     from IPython.display import display
 
     if live.is_headless():
-        display(_png(static_figure(X, depth, weight_scale, width, batchnorm)))
+        display(as_image(static_figure(X, depth, weight_scale, width, batchnorm)))
         return None
     import ipywidgets as widgets
 
     def redraw(depth: int, weight_scale: float) -> None:
-        display(_png(static_figure(X, depth, weight_scale, width, batchnorm)))
+        display(as_image(static_figure(X, depth, weight_scale, width, batchnorm)))
 
     depth_slider = widgets.IntSlider(value=depth, min=1, max=30, description="depth", continuous_update=False)
     scale_slider = widgets.FloatLogSlider(value=weight_scale, base=10, min=-1, max=1.5, step=0.05,

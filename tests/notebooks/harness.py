@@ -88,12 +88,6 @@ def run_graded(assignment: str, replacements: dict[str, str] | None = None) -> d
     return results
 
 
-def lost_points(assignment: str, replacements: dict[str, str]) -> dict[str, float]:
-    """grade_id -> points lost by a submission made of these replacements (only cells that lose any)."""
-    points = graded_points(assignment)
-    return {gid: points[gid] for gid, outcome in run_graded(assignment, replacements).items() if outcome != "ok"}
-
-
 _SOLUTION_BLOCK = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION\n?", re.S | re.M)
 
 

@@ -183,7 +183,8 @@ def build_wheel(lib: Path, modules: list[str], version: str, requires: list[str]
         "Requires-Python: >=3.10", *[f"Requires-Dist: {r}" for r in requires], "",
     ]
     members[f"{info}/METADATA"] = "\n".join(metadata).encode()
-    members[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: handgrad.handout\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    members[f"{info}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: handgrad.handout\n"
+                                b"Root-Is-Purelib: true\nTag: py3-none-any\n")
     members[f"{info}/top_level.txt"] = b"handgrad\n"
     record = [f"{name},{_record_hash(data)},{len(data)}" for name, data in members.items()]
     members[f"{info}/RECORD"] = ("\n".join([*record, f"{info}/RECORD,,"]) + "\n").encode()

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: grade test setup system-packages samples release student clean
+.PHONY: grade test setup system-packages samples release student clean test-browser lecture browser-packages
 
 grade: setup
 	$(BIN)/handgrad grade --course .
@@ -16,7 +16,25 @@ test: setup
 	$(BIN)/mypy lib/handgrad
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-setup: $(VENV)/.installed system-packages
+setup: $(VENV)/.installed system-packages browser-packages
+
+# The browser suite (tests/browser) drives Debian's Chromium; as root it is installed with apt,
+# elsewhere that suite is skipped with the reason.
+browser-packages:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+	      || echo "note: apt-get could not install chromium; the browser tests will be skipped"; \
+	  else echo "note: not root or no apt-get: chromium missing, the browser tests will be skipped"; fi; \
+	fi
+
+# Only the browser suite: every notebook run in JupyterLab 4 and Notebook 7 (screenshots in reports/browser/).
+test-browser: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
+
+# Lecture mode: JupyterLab on the release notebooks with the lecture demos listed in its launcher page.
+lecture: setup
+	$(BIN)/handgrad-lecture --course .
 
 # Debian's Fashion-MNIST (offline data) and bubblewrap (the grading sandbox), where apt is usable as root.
 # Elsewhere nothing is installed: data is downloaded by torchvision and the sandbox falls back to limits only.

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from handgrad import lecture
 from tests.browser import server as jupyter
 
 COURSE = Path(__file__).resolve().parents[2]
@@ -22,8 +23,14 @@ SHOTS = Path(os.environ.get("HANDGRAD_BROWSER_SHOTS", COURSE / "reports" / "brow
 RESULTS: list[tuple[str, float, str, str]] = []
 
 
+def notebook_path(folder: str) -> str:
+    """The notebook's path under the server's root: release/<id>/<id>.ipynb, lecture/LECTURE.ipynb."""
+    return f"{folder}/{lecture.NAME}" if folder == "lecture" else f"{folder}/{folder.split('/')[1]}.ipynb"
+
+
 def notebooks() -> dict[str, Path]:
-    """Every notebook the suite opens, keyed by its folder under the server's root: release/<id>, reference/<id>."""
+    """Every course notebook the suite opens, keyed by its folder under the server's root: release/<id>,
+    reference/<id> (the lecture page, built by the server fixture, comes on top)."""
     found = {}
     for folder in sorted((COURSE / "source").iterdir()):
         for kind, base in (("release", COURSE / "release"), ("reference", COURSE / "submitted" / "reference")):
@@ -54,6 +61,7 @@ def server(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     root = tmp_path_factory.mktemp("browser") / "root"
     root.mkdir()
     jupyter.copy_notebooks(root, notebooks())
+    lecture.build(COURSE, root / "lecture")  # the page `make lecture` opens first: every demo, no exercise solved
     env = {"NBGRADER_EXECUTION": "autograde", "HANDGRAD_HEADLESS": "0", "OMP_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     running = jupyter.start(root, env)

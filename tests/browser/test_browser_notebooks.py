@@ -1,4 +1,4 @@
-"""Every notebook opened, run and looked at in a real browser: JupyterLab 4 and Notebook 7.
+"""Every notebook opened, run and looked at in a real browser: JupyterLab 4 and Notebook 7 (and the lecture page).
 
 For each reference solution (both interfaces) and each release notebook (JupyterLab; Notebook 7
 too with HANDGRAD_BROWSER_FULL=1): run every cell, wait for the kernel to go idle, then check
@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import RESULTS, notebooks
+from tests.browser.conftest import RESULTS, notebook_path, notebooks
 
 # The final summary LiveCurves prints under its figure: "<title>: up to epoch 5 in 3.2 s" and a table.
 SUMMARY = re.compile(r"up to epoch [\d.]+ in [\d.]+ s\n.*last.*best", re.S)
@@ -39,7 +39,7 @@ def cases() -> list[Any]:
             if interface == "notebook" and folder.startswith("release/") and not full:
                 continue
             found.append(pytest.param(interface, folder, id=f"{interface}-{folder.replace('/', '-')}"))
-    return found
+    return found + [pytest.param("lab", "lecture", id="lab-lecture")]  # `make lecture`'s page, JupyterLab only
 
 
 def text_of(output: dict[str, Any]) -> str:
@@ -76,10 +76,10 @@ def test_notebook_in_browser(interface: str, folder: str, page: Any, server: Any
     verdict = "FAIL"
     try:
         nb = NotebookPage(page)
-        path = f"{folder}/{folder.split('/')[1]}.ipynb"
+        path = notebook_path(folder)
         nb.open(server.lab(path) if interface == "lab" else server.notebook(path))
         run = nb.run_all()
-        problems = check_run(run, reference=folder.startswith("reference/"),
+        problems = check_run(run, reference=not folder.startswith("release/"),
                              source=(server.root / path).read_text())
         moved = 0
         for index, interact in enumerate(run.widgets["interacts"]):

@@ -325,6 +325,9 @@ def check_backward_dx(notebook: str, make: MakeBN, cases: int = 4) -> None:
         if case.batch > 1:
             x_hat = (case.x - case.expected["mean"]) / std
             no_mean = local - x_hat * (case.gamma * case.delta * x_hat).sum(axis=0, keepdims=True) / (case.batch * std)
+            no_var = local - (case.gamma * case.delta).sum(axis=0, keepdims=True) / (case.batch * std)
+            extra.append(("dx", no_var, "the variance term is missing from dx: subtract x_hat times the batch mean of "
+                                        "gamma * delta * x_hat (the path through sigma^2)"))
             extra.append(("dx", no_mean, ("the mean term is missing from dx: subtract the batch mean of gamma * delta "
                                          "(the path through mu)")))
         _check_grads(check_id, _NoParams(), dx, case.expected, case.batch, what=f"forward(x) with {case.shapes}",
@@ -399,8 +402,11 @@ def check_state(notebook: str, make: MakeBN) -> None:
     _forward(layer, draw_x(checks.rng(f"{check_id}.eval"), 3, case.features), eval=True)
     _forward(layer, case.x.copy())
     dx = checks.call("layer.backward(delta)", layer.backward, case.delta.copy())
+    eval_formula = case.gamma * case.delta / np.sqrt(case.expected["var"] + case.eps)
     _check_grads(check_id, layer, dx, case.expected, case.batch,
-                 what="forward(x_eval, eval=True), forward(x), backward(delta)")
+                 what="forward(x_eval, eval=True), forward(x), backward(delta)",
+                 extra=[("dx", eval_formula, "backward used the eval-mode formula after a training-mode forward: "
+                                             "record the mode on every forward call")])
 
 # --------------------------------------------------------------------------- PyTorch helpers
 
@@ -519,6 +525,11 @@ def _raw_backward(out: Any, grad_output: torch.Tensor) -> Any:
     return checks.call_torch("CustomBatchNormManualFunction.backward(ctx, grad_output)", node.apply, grad_output)
 
 
+def describe_count(raw: Any) -> str:
+    """How many values a backward returned, in words."""
+    return f"{len(raw)} values" if isinstance(raw, (tuple, list)) else f"a single {type(raw).__name__}"
+
+
 def check_torch_function(notebook: str, function: Any) -> None:
     """CustomBatchNormManualFunction: outputs, one gradient per input (None for eps), vjps, gradcheck."""
     prefix = f"{notebook}.torch.function"
@@ -532,7 +543,8 @@ def check_torch_function(notebook: str, function: Any) -> None:
         grad_output = _t(case.delta)
         raw = _raw_backward(out, grad_output)
         count = len(raw) if isinstance(raw, (tuple, list)) else -1
-        checks.same(f"{check_id}.count", count, 4, what="the number of values backward returns",
+        checks.same(f"{check_id}.count", count, 4,
+                    what=f"the number of values backward returns (yours returned {describe_count(raw)})",
                     hint="one gradient per input of forward (input, gamma, beta, eps): return a 4-tuple, "
                          "None for eps")
         checks.same(f"{check_id}.eps_none", raw[3] is None, True, what="the gradient backward returns for eps",
@@ -581,7 +593,7 @@ def check_torch_needs_input_grad(notebook: str, function: Any) -> None:
         names = ("input", "gamma", "beta")
         returned = ", ".join(f"{n}: {'None' if g is None else 'a gradient'}" for n, g in zip(names, raw[:3]))
         wanted = ", ".join(f"{n}: {'a gradient' if f else 'None'}" for n, f in zip(names, flags))
-        checks.same(f"{check_id}.none", returned, wanted, what=what,
+        checks.same(f"{check_id}.none", returned, wanted, what=f"{what} (yours: {returned})",
                     hint="ctx.needs_input_grad[i] says whether input i needs a gradient: return None (and skip the "
                          "work) for the others")
         for name, flag, got, key in zip(("input", "gamma", "beta"), flags, raw[:3], ("dx", "dgamma", "dbeta")):

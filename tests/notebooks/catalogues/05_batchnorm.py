@@ -116,7 +116,7 @@ BUGS: dict[str, tuple[list[Edit], set[str], str]] = {
         {EVAL}, "not with the statistics of the batch"),
     "backward after eval uses the training formula": (edit(bwd(EVAL_DX, "")), {EVAL}, "constants"),
     "eval flag set but never reset (stale mode)": (
-        edit(fwd(MODE, "if eval:\n            self.eval_mode = True")), {STATE}, ""),
+        edit(fwd(MODE, "if eval:\n            self.eval_mode = True")), {STATE}, "record the mode"),
     # ---- parameter gradients
     "dbeta as the batch mean": (
         edit(bwd(DBETA, "self.dbeta = delta.mean(axis=0, keepdims=True)")), {PARAMS, EVAL, STATE}, "not its mean"),
@@ -129,7 +129,7 @@ BUGS: dict[str, tuple[list[Edit], set[str], str]] = {
                  "    dx_hat = delta * self.gamma\n    self.gamma = self.gamma - 0.1 * self.dgamma\n"
                  "    self.beta = self.beta - 0.1 * self.dbeta\n")), {STATE}, "optimizer"),
     # ---- dx
-    "dx without the variance term": (edit(bwd(VAR_TERM, "")), {DX, STATE}, ""),
+    "dx without the variance term": (edit(bwd(VAR_TERM, "")), {DX, STATE}, "variance term is missing"),
     "dx divided by B again": (edit(bwd(DX_END, "/ (m * m * self.std)")), {DX, STATE}, "divided by B"),
     # ---- eps, shapes, in place
     "eps outside the square root": (edit(fwd(STD, "self.std = np.sqrt(var) + self.eps")), {FORWARD, PARAMS, DX},
@@ -153,7 +153,7 @@ BUGS: dict[str, tuple[list[Edit], set[str], str]] = {
     "ctx.needs_input_grad ignored": (
         edit(func("        if ctx.needs_input_grad[0]:\n            m", "        if True:\n            m"),
              func("if ctx.needs_input_grad[1]:", "if True:"), func("if ctx.needs_input_grad[2]:", "if True:")),
-        {T_NEEDS}, "needs_input_grad"),
+        {T_NEEDS}, "yours: input: a gradient, gamma: a gradient"),
     "Function grad_gamma not summed over the batch": (
         # autograd's engine sums a (B, D) gradient down to gamma's (D,) by itself: the module still trains.
         edit(func(F_GRAD_GAMMA, "grad_gamma = grad_output * x_hat")), {T_FUNCTION, T_NEEDS}, "(D,)"),

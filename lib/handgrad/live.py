@@ -44,6 +44,8 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 # Headless progress bars write at most this often, so grading logs stay short.
 _HEADLESS_BAR_INTERVAL = 10.0
+# One line style per split (train solid, validation dashed, ...): readable without colour.
+_LINE_STYLES = ("-", "--", ":", "-.")
 
 
 def _ipython() -> Any | None:
@@ -249,7 +251,9 @@ class LiveCurves:
             if line is None:
                 split, metric = self._split_key(key)
                 color = self._colors.setdefault(split, f"C{len(self._colors)}")
-                (line,) = self._axes[metric].plot([], [], label=split, color=color)
+                # A line style per split too, so that train and validation differ in greyscale print.
+                style = _LINE_STYLES[list(self._colors).index(split) % len(_LINE_STYLES)]
+                (line,) = self._axes[metric].plot([], [], label=split, color=color, linestyle=style)
                 self._axes[metric].legend(loc="upper right")  # fixed spot: "best" is slow
                 self._lines[key] = line
             epochs, values = zip(*points)

@@ -13,6 +13,7 @@ Edits of one entry apply in order, so several may touch the same cell.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -74,6 +75,13 @@ class Catalogue:
     def buggy_cells(self) -> dict[str, str]:
         """The solution cells of the buggy sample: the reference with every listed bug applied."""
         return apply(self.assignment, [e for name in self.buggy_sample for e in self.bug(name).edits])
+
+
+def in_cell(grade_id: str) -> Callable[[str, str], Edit]:
+    """An edit maker for one solution cell: ``linear = in_cell("linear")``, then ``linear(old, new)``."""
+    def edit(old: str, new: str) -> Edit:
+        return (grade_id, old, new)
+    return edit
 
 
 def solutions(assignment: str) -> dict[str, str]:

@@ -4,7 +4,7 @@ tests/notebooks/test_catalogues.py."""
 
 from __future__ import annotations
 
-from tests.notebooks.catalogue import Alternative, Bug, Catalogue, Edit
+from tests.notebooks.catalogue import Alternative, Bug, Catalogue, Edit, in_cell
 
 LSE, SOFTMAX, FORWARD, STABLE, DERIVATIVE, SOFT = ("test_logsumexp", "test_softmax", "test_ce_forward",
                                                     "test_ce_stable", "test_ce_derivative", "test_ce_soft_targets")
@@ -35,16 +35,7 @@ RETURN_LOSS = "return self.loss.copy()"
 GRAD = "return (self.probs - self.labels) / self.logits.shape[0]"
 
 
-def lse(old: str, new: str) -> Edit:
-    return ("logsumexp", old, new)
-
-
-def sm(old: str, new: str) -> Edit:
-    return ("softmax", old, new)
-
-
-def ce(old: str, new: str) -> Edit:
-    return ("softmax_cross_entropy", old, new)
+lse, sm, ce = in_cell("logsumexp"), in_cell("softmax"), in_cell("softmax_cross_entropy")
 
 
 # A class that keeps softmax(x) from the student's own softmax (so a softmax bug reaches derivative()).

@@ -133,7 +133,7 @@ class NotebookPage:
         """The cells of the notebook model (with outputs)."""
         return list(self.page.evaluate(CELLS))
 
-    def wait_idle(self, timeout: float = 600.0, settle: float = 1.5) -> None:
+    def wait_idle(self, timeout: float = 600.0, settle: float = 0.75) -> None:
         """Wait until the kernel is idle and no cell is queued, and stays so for ``settle`` seconds."""
         deadline = time.monotonic() + timeout
         quiet_since: float | None = None

@@ -93,6 +93,8 @@ def test_notebook_in_browser(interface: str, folder: str, page: Any, server: Any
                   f"controls moved {moved}")
         focus = page.locator(".jp-Notebook .widget-interact, .jp-Notebook .widget-progress")
         nb.screenshot(str(shot), focus=focus)
+        for problem in problems:
+            print(f"{name}: PROBLEM {problem}")
         assert not problems, f"{folder} in {interface}:\n" + "\n".join(problems)
         verdict = "ok"
     finally:

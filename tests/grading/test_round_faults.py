@@ -268,8 +268,9 @@ def graded_round(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, 
             notebook = nbformat.from_dict(reference)
             change(notebook)
             nbformat.write(notebook, str(folder / f"{ID}.ipynb"))
-    # Generous enough for a cold torch import on a busy machine; the endless loops pay it in full.
-    limits = Limits(cell_timeout=12, grace=2, data_bytes=2 << 30, processes=64)
+    # Generous enough for a cold torch import (and the integrity watch) on a busy machine; the endless loops
+    # pay it in full.
+    limits = Limits(cell_timeout=30, grace=5, data_bytes=2 << 30, processes=64)
     results, facts = run_round(course, [ID], jobs=2, limits=limits, isolation=ISOLATION)
     assert (course / "canary.txt").read_text() == "untouched"   # links planted by a student were not followed
     with open(course / "reports" / "grades.csv") as stream:

@@ -192,13 +192,21 @@ class NotebookPage:
                 position = values.index(current) if current in values else 0
                 select.select_option(index=(position + 1) % len(values))
             else:
-                readout_before = control.locator(".widget-readout").inner_text()
+                readout = control.locator(".widget-readout")
+                readout_before = readout.inner_text()
                 handle = control.locator(".noUi-handle").first
-                handle.focus()
-                handle.press("ArrowRight")
-                time.sleep(0.3)
-                if control.locator(".widget-readout").inner_text() == readout_before:
-                    handle.press("ArrowLeft")  # already at its maximum
+                for step in (25, -25):  # drag the handle right; at its maximum, left
+                    box = handle.bounding_box()
+                    if box is None:
+                        break
+                    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+                    self.page.mouse.move(x, y)
+                    self.page.mouse.down()
+                    self.page.mouse.move(x + step, y, steps=5)
+                    self.page.mouse.up()
+                    time.sleep(0.3)
+                    if readout.inner_text() != readout_before:
+                        break
             changed = self._wait_picture_change(view, before, timeout)
             if not changed:
                 problems.append(f"moving '{label}' did not redraw the figure within {timeout:.0f} s")

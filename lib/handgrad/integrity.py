@@ -152,15 +152,19 @@ def _class_codes(cls: type) -> dict[CodeType, str]:
     return found
 
 
+# Modules whose functions and objects a hidden test may hand to student code as callbacks.
+_TRUSTED = ("handgrad.suites", "handgrad.oracles")
+
+
 def _callback_codes(values: tuple[Any, ...]) -> set[CodeType]:
     """Code of the callbacks a hidden test hands to student code (its own functions and objects)."""
     codes: set[CodeType] = set()
     for value in values:
         function = getattr(value, "__func__", value)
         code = getattr(function, "__code__", None)
-        if isinstance(code, CodeType) and str(getattr(function, "__module__", "")).startswith("handgrad.suites"):
+        if isinstance(code, CodeType) and str(getattr(function, "__module__", "")).startswith(_TRUSTED):
             codes.add(code)
-        elif type(value).__module__.startswith("handgrad.suites"):
+        elif type(value).__module__.startswith(_TRUSTED):
             for cls in type(value).__mro__:
                 codes |= set(_class_codes(cls))
     return codes

@@ -28,10 +28,16 @@ from handgrad.grading.round import run_round
 COURSE = Path(__file__).resolve().parents[2]
 ISOLATION = "bubblewrap" if bubblewrap_works() else "limits"
 A02, A04 = "02_activations", "04_linear"
-CELLS = {A02: {"test_identity": 1, "test_sigmoid": 3, "test_sigmoid_stable": 1, "test_tanh": 2, "test_relu": 2,
-               "test_leaky_relu": 2},
-         A04: {"test_linear_init": 1, "test_linear_forward": 2, "test_linear_backward_dx": 2,
-               "test_linear_backward_params": 3, "test_linear_state": 2}}
+
+
+def graded_points(assignment: str) -> dict[str, int]:
+    """grade_id -> points of each autograded cell of the source notebook."""
+    notebook = nbformat.read(str(COURSE / "source" / assignment / f"{assignment}.ipynb"), as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in notebook.cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")}
+
+
+CELLS = {A02: graded_points(A02), A04: graded_points(A04)}
 Change = Callable[[nbformat.NotebookNode], None]
 
 
@@ -107,7 +113,7 @@ def fixtures_02() -> dict[str, tuple[Change, dict[str, tuple[str, float]]]]:
         "            self.state = sys.modules['torch'].relu(sys.modules['torch'].tensor(z)).numpy()\n"
         "        else:\n            self.state = np.zeros_like(z)\n"
         "        return self.state.copy()\n" + RELU_HONEST_DERIVATIVE)), expect(A02, test_relu="delegated"))
-    found["wrong_relu"] = (replace(relu=relu_by("np.abs(z)")), expect(A02, test_relu="failed"))
+    found["wrong_relu"] = (replace(relu=relu_by("np.abs(z)")), expect(A02, test_relu="error:CheckFailed"))
     found["numpy_styles"] = (replace(
         identity=("import numpy as xp\nclass Identity(Activation):\n    def forward(self, z):\n"
                   "        self.state = xp.array(z, dtype=xp.float64)\n        return self.state.copy()\n"
@@ -191,10 +197,16 @@ def build_course(root: Path, students: dict[str, set[str]]) -> Path:
     return course
 
 
+MESSAGES: dict[tuple[str, str, str], str] = {}   # (student, assignment, cell) -> the verdict's message
+
+
 def grade(course: Path) -> dict[tuple[str, str, str], tuple[str, float]]:
     """Run one round; (student, assignment, cell) -> (status, score) from reports/grades.csv."""
     limits = Limits(cell_timeout=30, grace=2, data_bytes=2 << 30, processes=64)
-    run_round(course, [A02, A04], jobs=2, limits=limits, isolation=ISOLATION)
+    results, _ = run_round(course, [A02, A04], jobs=2, limits=limits, isolation=ISOLATION)
+    for result in results:
+        for verdict in result.cells:
+            MESSAGES[(result.student, result.assignment, verdict.grade_id)] = verdict.message[:400]
     with open(course / "reports" / "grades.csv") as stream:
         return {(row["student"], row["assignment"], row["grade_id"]): (row["status"], float(row["score"]))
                 for row in csv.DictReader(stream)}
@@ -221,7 +233,12 @@ CASES = [(assignment, student) for assignment, fixtures in FIXTURES.items() for 
 
 @pytest.mark.parametrize(("assignment", "student"), CASES)
 def test_fixture_gets_its_status_and_score(rounds: tuple[dict, dict], assignment: str, student: str) -> None:
-    assert cells(rounds[0], student, assignment) == FIXTURES[assignment][student][1]
+    got, expected = cells(rounds[0], student, assignment), FIXTURES[assignment][student][1]
+    why = {cell: MESSAGES.get((student, assignment, cell)) for cell in got if got[cell] != expected[cell]}
+    assert got == expected, why
+    for cell, (status, _) in got.items():
+        if status == "delegated":   # the message names what was used
+            assert any(name in MESSAGES[(student, assignment, cell)] for name in ("torch", "handgrad.blocks."))
 
 
 @pytest.mark.parametrize(("assignment", "student"), [c for c in CASES if c[1].startswith(("block", "torch"))])
@@ -241,12 +258,13 @@ def test_honest_students_are_unaffected(rounds: tuple[dict, dict], assignment: s
     assert cells(graded, "reference", assignment) == expect(assignment)
     buggy = cells(graded, "buggy", assignment)
     assert 0 < sum(score for _, score in buggy.values()) < sum(CELLS[assignment].values())
-    assert {status for status, _ in buggy.values()} <= {"ok", "failed"}
+    assert {status for status, _ in buggy.values()} <= {"ok", "failed", "error:CheckFailed"}
 
 
 @pytest.mark.parametrize("assignment", [A02, A04])
 def test_honest_accidents_keep_full_marks_in_two_rounds(rounds: tuple[dict, dict], assignment: str) -> None:
     first, second = rounds
-    assert cells(first, "accidents", assignment) == expect(assignment)
+    got = cells(first, "accidents", assignment)
+    assert got == expect(assignment), {cell: MESSAGES.get(("accidents", assignment, cell)) for cell in got}
     assert cells(second, "accidents", assignment) == cells(first, "accidents", assignment)
     assert cells(second, "reference", assignment) == cells(first, "reference", assignment)

@@ -42,8 +42,10 @@ class Server:
     log: Path
 
     def lab(self, path: str) -> str:
-        """The JupyterLab URL of a notebook (path relative to the root)."""
-        return f"{self.url}/lab/tree/{path}?token={self.token}"
+        """The JupyterLab URL of a notebook (path relative to the root), in a workspace of its own, so that
+        the tabs of earlier notebooks (and their kernels) are not restored."""
+        workspace = "t" + secrets.token_hex(6)
+        return f"{self.url}/lab/workspaces/{workspace}/tree/{path}?token={self.token}"
 
     def notebook(self, path: str) -> str:
         """The Notebook 7 URL of a notebook (path relative to the root)."""

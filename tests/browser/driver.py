@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from playwright.sync_api import Locator, Page
+if TYPE_CHECKING:  # the offline checks import this module where playwright may be missing
+    from playwright.sync_api import Locator, Page
 
 # Installed before the first cell runs: remembers, per cell and per place (a plain output or
 # inside a widget's Output), every distinct image that was ever shown there, so that a figure

@@ -180,6 +180,52 @@ def _torch_name(func: Any) -> str:
     return f"{'torch' if module.startswith('torch._C') else module}.{name}"
 
 
+_Reference = tuple[dict[str, dict[str, str]], frozenset[CodeType], frozenset[str]]
+_REFERENCE_CACHE: dict[tuple[Any, ...], _Reference] = {}
+
+
+def _reference_classes(assignment: str | None) -> _Reference:
+    """The forbidden classes (by file), the code of the allowed ones and the reference modules' files.
+
+    Cached per assignment and identity of the classes (a reload of the blocks makes new ones).
+    """
+    forbidden = forbidden_blocks(assignment)
+    modules = [(name, sys.modules.get(name) or importlib.import_module(name))
+               for name in sorted({*REFERENCE_MODULES, *forbidden})]
+    classes = [(name, module, [v for v in list(vars(module).values()) if isinstance(v, type) and v.__module__ == name])
+               for name, module in modules]
+    key = (assignment, tuple((name, id(module), tuple(map(id, found))) for name, module, found in classes))
+    cached = _REFERENCE_CACHE.get(key)
+    if cached is not None:
+        return cached
+    by_file: dict[str, dict[str, str]] = {}
+    allowed: set[CodeType] = set()
+    files = set()
+    for name, module, found in classes:
+        path = str(getattr(module, "__file__", ""))
+        files.add(path)
+        for cls in found:
+            if cls.__name__ in forbidden.get(name, ()):
+                by_file.setdefault(path, {})[cls.__name__] = f"{name}.{cls.__name__}"
+            else:
+                allowed |= set(_class_codes(cls))
+    if len(_REFERENCE_CACHE) > 16:      # each reload of the blocks adds a key: keep only recent ones
+        _REFERENCE_CACHE.clear()
+    _REFERENCE_CACHE[key] = (by_file, frozenset(allowed), frozenset(files))
+    return _REFERENCE_CACHE[key]
+
+
+def _own_codes() -> frozenset[CodeType]:
+    """The code of the watch itself (its frames are never the student's)."""
+    global _OWN
+    if _OWN is None:
+        _OWN = frozenset(code for cls in (_FunctionSpy, _DispatchSpy, Watch) for code in _class_codes(cls))
+    return _OWN
+
+
+_OWN: frozenset[CodeType] | None = None
+
+
 @dataclass(frozen=True)
 class Finding:
     """What the student's code reached: ``delegated`` (a library or a reference class) or ``tampered``."""
@@ -238,22 +284,11 @@ class Watch:
         self.assignment = assignment
         self.torch_allowed = torch_allowed
         self.finding: Finding | None = None
-        self.forbidden: dict[str, dict[str, str]] = {}      # file of a module -> class name -> "module.Class"
-        self.allowed: set[CodeType] = _callback_codes(callbacks)
-        self.transparent_files: set[str] = set()           # reference blocks' and hidden tests' files
+        # file of a module -> class name -> "module.Class"; codes of allowed classes; reference modules' files
+        self.forbidden, allowed, self.transparent_files = _reference_classes(assignment)
+        self.allowed: set[CodeType] = set(allowed) | _callback_codes(callbacks)
         self.kinds: dict[CodeType, str] = {}
-        forbidden = forbidden_blocks(assignment)
-        for name in sorted({*REFERENCE_MODULES, *forbidden}):
-            module = sys.modules.get(name) or importlib.import_module(name)
-            path = str(getattr(module, "__file__", ""))
-            self.transparent_files.add(path)
-            for value in list(vars(module).values()):
-                if isinstance(value, type) and value.__module__ == name:
-                    if value.__name__ in forbidden.get(name, ()):
-                        self.forbidden.setdefault(path, {})[value.__name__] = f"{name}.{value.__name__}"
-                    else:
-                        self.allowed |= set(_class_codes(value))
-        self._own = {code for cls in (_FunctionSpy, _DispatchSpy, Watch) for code in _class_codes(cls)}
+        self._own = _own_codes()
         self._spies: list[Any] = []
         self._previous: tuple[Any, Any] = (None, None)
 

@@ -319,3 +319,12 @@ def test_every_graded_call_into_student_code_is_watched() -> None:
     assert outcome["test_sigmoid_stable"].startswith("DelegationDetected: Sigmoid")
     assert {cell: v for cell, v in outcome.items() if "sigmoid" not in cell} == {
         "test_identity": "ok", "test_tanh": "ok", "test_relu": "ok", "test_leaky_relu": "ok"}
+
+
+def test_the_first_call_in_a_fresh_kernel_is_not_taken_for_tampering() -> None:
+    import subprocess
+
+    code = ("import numpy as np\nfrom handgrad import checks\n"
+            "print(checks.call('f(z)', np.abs, -np.ones(2)).sum(), checks.call_torch('g', abs, -1))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.split() == ["2.0", "1"], done.stderr[-2000:]

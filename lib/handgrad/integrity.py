@@ -215,17 +215,6 @@ def _reference_classes(assignment: str | None) -> _Reference:
     return _REFERENCE_CACHE[key]
 
 
-def _own_codes() -> frozenset[CodeType]:
-    """The code of the watch itself (its frames are never the student's)."""
-    global _OWN
-    if _OWN is None:
-        _OWN = frozenset(code for cls in (_FunctionSpy, _DispatchSpy, Watch) for code in _class_codes(cls))
-    return _OWN
-
-
-_OWN: frozenset[CodeType] | None = None
-
-
 @dataclass(frozen=True)
 class Finding:
     """What the student's code reached: ``delegated`` (a library or a reference class) or ``tampered``."""
@@ -288,7 +277,7 @@ class Watch:
         self.forbidden, allowed, self.transparent_files = _reference_classes(assignment)
         self.allowed: set[CodeType] = set(allowed) | _callback_codes(callbacks)
         self.kinds: dict[CodeType, str] = {}
-        self._own = _own_codes()
+        self._own = _OWN
         self._spies: list[Any] = []
         self._previous: tuple[Any, Any] = (None, None)
 
@@ -405,3 +394,7 @@ class Watch:
             spy.__exit__(None, None, None)
         self._spies = []
 
+
+# The code of the watch itself (its frames are never the student's). Set once at import: the check
+# helpers refuse a result when a module attribute of theirs changes during a call.
+_OWN = frozenset(code for cls in (_FunctionSpy, _DispatchSpy, Watch) for code in _class_codes(cls))

@@ -4,13 +4,13 @@ scores as the trusted round (which tests/test_samples.py checks for the same sam
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from nbgrader.api import Gradebook
 
+from handgrad import venv
 from tests.conftest import COURSE, copy_course
 
 HONEST = ("reference", "buggy")
@@ -24,7 +24,7 @@ def test_nbgrader_autograde_agrees_with_the_trusted_round(tmp_path: Path) -> Non
     for course in (plain, trusted):
         copy_course(course, "source", *(f"submitted/{student}" for student in HONEST))
 
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    env = venv.on_path()
     for assignment in assignments:
         for command in (["generate_assignment", assignment, "--force"], ["autograde", assignment, "--force"]):
             done = subprocess.run([sys.executable, "-m", "nbgrader", *command, "--log-level=ERROR"], cwd=plain,

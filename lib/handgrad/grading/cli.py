@@ -10,6 +10,7 @@ import time
 import traceback
 from pathlib import Path
 
+from handgrad import venv
 from handgrad.grading import report
 from handgrad.grading.limits import Limits
 from handgrad.grading.results import InfrastructureError
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     # nbgrader calls helpers (alembic) found next to this Python.
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    os.environ["PATH"] = venv.on_path()["PATH"]
     started = time.monotonic()
     limits = Limits(cell_timeout=args.cell_timeout)
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
-import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from typing import Any
 
 import nbformat
 
+from handgrad import venv
 from handgrad.grading import bubblewrap, feedback, gradebook, report
 from handgrad.grading.limits import Limits
 from handgrad.grading.reference import reference_records
@@ -33,7 +33,7 @@ ASSIGNMENT_ENV = "HANDGRAD_ASSIGNMENT"   # tells the kernel which assignment it 
 
 def kernel_env(assignment: str, data_root: Path | None, salt: str) -> dict[str, str]:
     """The environment every sandboxed kernel of one assignment gets (nothing of the instructor's own)."""
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "NBGRADER_EXECUTION": "autograde",
+    env = {"PATH": f"{venv.bin_dir()}:/usr/local/bin:/usr/bin:/bin", "NBGRADER_EXECUTION": "autograde",
            "MPLBACKEND": "agg", "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1", "HANDGRAD_SEED_SALT": salt, "LANG": "C.UTF-8", ASSIGNMENT_ENV: assignment}
     if data_root is not None:
@@ -43,7 +43,7 @@ def kernel_env(assignment: str, data_root: Path | None, salt: str) -> dict[str, 
 
 def release(course: Path, assignments: list[str]) -> None:
     """Build release/ from source/ with nbgrader (also registers the assignments in the gradebook)."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    env = venv.on_path()
     for assignment in assignments:
         done = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
                                "--log-level=WARN"], check=False, cwd=course, env=env, capture_output=True, text=True)

@@ -59,6 +59,13 @@ def test_live_curves_drawn_once_or_missing() -> None:
     assert check_run(run([cell(0, [])]), reference=True, source="live.LiveCurves(")
 
 
+def test_final_numbers_of_curves_with_any_name() -> None:
+    named = {"output_type": "stream", "text": SUMMARY.replace("train_loss", "plain-train_loss")}
+    assert check_run(run([cell(0, [named])], images={"0:plain": 2}), reference=True, source="") == []
+    bare = {"output_type": "stream", "text": "curves: up to epoch 3 in 2.1 s\n  last  best  at epoch\n"}
+    assert "without final numbers" in check_run(run([cell(0, [bare])], images={"0:plain": 2}), True, "")[0]
+
+
 def test_progress_bars_short_of_100_percent() -> None:
     bar = {"cell": 0, "width": "40%", "danger": True, "text": "40%"}
     assert "progress bar" in check_run(run([cell(0, [])], bars=[bar]), reference=True, source="")[0]

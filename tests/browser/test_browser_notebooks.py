@@ -24,7 +24,8 @@ from tests.browser.conftest import RESULTS, notebook_path, notebooks
 
 # The final summary LiveCurves prints under its figure: "<title>: up to epoch 5 in 3.2 s" and a table.
 SUMMARY = re.compile(r"up to epoch [\d.]+ in [\d.]+ s\n.*last.*best", re.S)
-SUMMARY_ROW = re.compile(r"^\s*\w[\w ]*\s+-?[\d.]+(e-?\d+)?\s+-?[\d.]+(e-?\d+)?\s+[\d.]+\s*$", re.M)
+# A row of that table: a curve's name (any characters), its last and best value, the epoch of the best.
+SUMMARY_ROW = re.compile(r"^\s*\S.*?\s+-?\d[\d.]*(e[-+]?\d+)?\s+-?\d[\d.]*(e[-+]?\d+)?\s+[\d.]+\s*$", re.M)
 # Errors a release notebook may show: its exercises are still `raise NotImplementedError()`.
 EXPECTED_IN_RELEASE = ("NotImplementedError",)
 TRACEBACK = re.compile(r"Traceback|\b\w+(Error|Exception)\b:")

@@ -57,6 +57,8 @@ def test_live_curves_drawn_once_or_missing() -> None:
     once = check_run(run([cell(0, [curves_output()])], images={"0:plain": 1}), reference=True, source="")
     assert "did not change" in once[0]
     assert check_run(run([cell(0, [])]), reference=True, source="live.LiveCurves(")
+    single = {"output_type": "stream", "text": SUMMARY.replace("epoch 3", "epoch 1")}
+    assert check_run(run([cell(0, [single])], images={"0:plain": 1}), reference=True, source="") == []
 
 
 def test_final_numbers_of_curves_with_any_name() -> None:

@@ -328,3 +328,13 @@ def test_the_first_call_in_a_fresh_kernel_is_not_taken_for_tampering() -> None:
             "print(checks.call('f(z)', np.abs, -np.ones(2)).sum(), checks.call_torch('g', abs, -1))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.split() == ["2.0", "1"], done.stderr[-2000:]
+
+
+def test_an_interrupt_goes_through_as_it_is() -> None:
+    def slow(z: np.ndarray) -> None:
+        torch.relu(torch.tensor(z))
+        raise KeyboardInterrupt   # what the cell's timeout raises
+
+    with pytest.raises(KeyboardInterrupt):
+        checks.call("f(z)", slow, Z)
+    assert sys.getprofile() is None

@@ -127,9 +127,12 @@ def untampered(what: str, torch_allowed: bool = False, callbacks: tuple[Any, ...
     try:
         with watch:
             yield
-    finally:
-        # What the watch found wins over anything the student's code raised afterwards.
+    except Exception:
+        # What the watch found wins over anything the student's code raised afterwards (but an interrupt,
+        # the cell's timeout, goes through untouched).
         _refuse_if_caught(what, watch)
+        raise
+    _refuse_if_caught(what, watch)
     # Student code that swaps a helper while it runs would decide its own check: refuse the result.
     after = _helpers()
     changed = sorted(f"{module}.{attribute}".rstrip(".") for (module, attribute), identity in before.items()

@@ -34,14 +34,15 @@ n = data.grading_limit("train") or 6000       # small under NBGRADER_EXECUTION (
 X, y = data.load_arrays("fashion-mnist", split="train", limit=n)
 print(f"Fashion-MNIST: {X.shape[0]} images of {X.shape[1]} pixels")"""
 
-# (title, notebook it belongs to, what to show, code): each code cell needs only SETUP.
+# (title, notebook it belongs to, what to show, code): each code cell needs only SETUP. A ";" ends the
+# calls whose show() displays the widget and returns it too (else the widget would be shown twice).
 DEMOS = [
     ("The softmax Jacobian while one logit moves", "01_derivations",
      "Slide one logit: the probabilities (left) and the Jacobian (right; its column framed).",
-     "jacobian.show()"),
+     "jacobian.show();"),
     ("Activations of a deep sigmoid network, without and with BatchNorm", "05_batchnorm",
      "Sliders: depth and weight scale. Top row saturates, bottom row (BatchNorm) does not.",
-     "bn_histograms.show(X[:512], depth=10, weight_scale=1.0)"),
+     "bn_histograms.show(X[:512], depth=10, weight_scale=1.0);"),
     ("Live training curves and what the first layer of an MLP learns", "06_mlp",
      "A small torch MLP trains with live curves; then a slider over its first-layer units.",
      """torch.manual_seed(0)
@@ -62,10 +63,10 @@ with live.LiveCurves(total_epochs=epochs, title="MLP 784-64-10 (torch, Adam)") a
             val_error = (logits.argmax(1) != yt[split:]).float().mean().item()
         curves.update(epoch + 1, train_loss=loss.item(), val_loss=val_loss, val_error=val_error)
 W, b = net[0].weight.detach().numpy().T, net[0].bias.detach().numpy()
-mlp_units.show(W, b, X[split:], y[split:], class_names)"""),
+mlp_units.show(W, b, X[split:], y[split:], class_names);"""),
     ("Optimizer paths on 2-D loss surfaces", "07_momentum",
      "Dropdowns: surface and optimizer; sliders: learning rate, momentum (Adam's beta1), steps.",
-     "optimizer_paths.show()"),
+     "optimizer_paths.show();"),
     ("What a convolutional layer learned", "08_cnn",
      "A small torch CNN trains for one epoch; its filters, and a slider over images and their feature maps.",
      """torch.manual_seed(0)

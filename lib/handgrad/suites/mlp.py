@@ -374,7 +374,8 @@ def check_step(notebook: str, make: MakeMLP) -> None:
 def _snapshot(mlp: Any) -> dict[tuple[str, int, str], Any]:
     """Copies of every parameter and momentum buffer of the student's layers, keyed (list, index, name)."""
     saved: dict[tuple[str, int, str], Any] = {}
-    for list_name, names in (("linear_layers", ("W", "b", "momentum_W", "momentum_b")), ("bn_layers", ("gamma", "beta"))):
+    layer_parameters = (("linear_layers", ("W", "b", "momentum_W", "momentum_b")), ("bn_layers", ("gamma", "beta")))
+    for list_name, names in layer_parameters:
         for i, layer in enumerate(_layers(mlp, list_name)):
             for name in names:
                 try:
@@ -468,12 +469,16 @@ def check_train_eval(notebook: str, make: MakeMLP) -> None:
 class SpyMLP:
     """A stand-in MLP for ``get_training_stats``: the MLP's methods, a record of every call.
 
-    Its logits are a fixed function of the input rows, the mode and the number of ``step()``
-    calls so far, so the test can recompute the figures the student must report.
+    Its logits are a fixed function of the input rows, the mode and the number of whole epochs
+    of ``step()`` calls so far, so the test can recompute the figures the student must report.
+    The drift is per epoch, not per step, so that an epoch's figures do not depend on the order
+    of the shuffle: the trusted judge compares them with the reference run, which drew another
+    permutation. A re-pass after the epoch still differs (it sees the next epoch's drift).
     """
 
-    def __init__(self, check_id: str, n_features: int, n_classes: int) -> None:
+    def __init__(self, check_id: str, n_features: int, n_classes: int, batches_per_epoch: int) -> None:
         generator = checks.rng(f"{check_id}.spy")
+        self.batches_per_epoch = batches_per_epoch
         self.P = generator.normal(0.0, 0.6, size=(n_features, n_classes))
         self.Q = generator.normal(0.0, 1.0, size=(1, n_classes))
         self.E = generator.normal(0.0, 1.0, size=(1, n_classes))
@@ -492,8 +497,9 @@ class SpyMLP:
         self._last: np.ndarray | None = None
 
     def logits(self, x: np.ndarray, training: bool, steps: int) -> np.ndarray:
-        """What forward returns for rows x in that mode after that many steps."""
-        return x @ self.P + 0.3 * steps * self.Q + (0.0 if training else 1.0) * self.E
+        """What forward returns for rows x in that mode after that many steps (drifting once per epoch)."""
+        epochs = steps // self.batches_per_epoch
+        return x @ self.P + 0.3 * epochs * self.Q + (0.0 if training else 1.0) * self.E
 
     def __call__(self, x: Any) -> np.ndarray:
         return self.forward(x)
@@ -544,7 +550,7 @@ class StatsCase:
         self.where = {row.tobytes(): ("train", i) for i, row in enumerate(self.X)}
         self.where.update({row.tobytes(): ("val", i) for i, row in enumerate(self.X_val)})
         self.where.update({row.tobytes(): ("test", i) for i, row in enumerate(self.X_test)})
-        self.spy = SpyMLP(check_id, n_features, n_classes)
+        self.spy = SpyMLP(check_id, n_features, n_classes, -(-n_train // batch_size))
         self.n_classes = n_classes
 
     @property
@@ -626,7 +632,7 @@ STATS_CASES = (("partial", 37, 8), ("exact", 24, 6), ("one_batch", 20, 32))
 
 
 def check_training_loop(notebook: str, get_training_stats: TrainingStats) -> None:
-    """Each epoch: every training row once, in a new order, labels of the same rows, train mode, forward->backward->step."""
+    """Each epoch: every row once, in a new order, labels of the same rows, train mode, forward->backward->step."""
     prefix = f"{notebook}.stats.loop"
     for label, n_train, batch_size in STATS_CASES:
         check_id = f"{prefix}.{label}"
@@ -642,7 +648,8 @@ def check_training_loop(notebook: str, get_training_stats: TrainingStats) -> Non
         checks.same(f"{check_id}.epochs", len(record.batches), case.nepochs,
                     what=f"number of training passes (training batches between validations) in {case.describe}",
                     hint="each epoch trains on the whole (shuffled) training set, then validates once")
-        expected_sizes = [batch_size] * (n_train // batch_size) + ([n_train % batch_size] if n_train % batch_size else [])
+        remainder = [n_train % batch_size] if n_train % batch_size else []
+        expected_sizes = [batch_size] * (n_train // batch_size) + remainder
         previous = np.arange(n_train)
         for epoch, batches in enumerate(record.batches, start=1):
             where = f"epoch {epoch} of {case.describe}"
@@ -660,13 +667,17 @@ def check_training_loop(notebook: str, get_training_stats: TrainingStats) -> Non
                              "(the data's order for epoch 1)",
                         hint="draw a new permutation every epoch and apply it to X and y alike")
             previous = order
-            labels = [_as_class_labels(b["labels"], case.n_classes) for b in batches]
-            for number, (batch, given) in enumerate(zip(batches, labels)):
-                checks.close(f"{check_id}.{epoch}.labels.{number}", given, case.y[batch["index"]],
-                             what=f"labels passed to mlp.backward for training batch {number} of {where} "
-                                  "(as class numbers)",
-                             hint="shuffle X and y with the same permutation; backward gets the labels of the "
-                                  "batch it just forwarded (one-hot)")
+            # Counted over the epoch, so that the value does not depend on the order of the shuffle.
+            wrong_labels = 0
+            for batch in batches:
+                given = np.asarray(_as_class_labels(batch["labels"], case.n_classes))
+                true = case.y[batch["index"]]
+                wrong_labels += len(true) if given.shape != true.shape else int(np.sum(given != true))
+            checks.same(f"{check_id}.{epoch}.labels", wrong_labels, 0,
+                        what=f"number of training rows of {where} whose label passed to mlp.backward is not "
+                             f"that row's label ({wrong_labels})",
+                        hint="shuffle X and y with the same permutation; backward gets the labels of the "
+                             "batch it just forwarded (one-hot)")
             calls = " | ".join(sorted({" -> ".join(["forward", *b["after"]]) for b in batches}))
             checks.same(f"{check_id}.{epoch}.calls", calls, "forward -> backward -> step",
                         what=f"the calls on the model after each training forward in {where} (seen: {calls})",

@@ -84,7 +84,8 @@ def initial_weights(seed: int = 0) -> list[np.ndarray]:
 def numpy_model(classes: dict[str, Any], weights: list[np.ndarray], with_bn: bool) -> Any:
     """The course's MLP 784-256-128-10 from its own solutions."""
     queue = [W.copy() for W in weights]
-    return classes["MLP"](SIZES[0], SIZES[-1], SIZES[1:-1], [classes["ReLU"](), classes["ReLU"](), classes["Identity"]()],
+    activations = [classes["ReLU"](), classes["ReLU"](), classes["Identity"]()]
+    return classes["MLP"](SIZES[0], SIZES[-1], SIZES[1:-1], activations,
                           lambda n_in, n_out: queue.pop(0), lambda n_out: np.zeros(n_out),
                           classes["SoftmaxCrossEntropy"](), LR, MOMENTUM, 2 if with_bn else 0)
 
@@ -177,6 +178,7 @@ def main() -> None:
               f"import, so set OMP_NUM_THREADS={args.threads} in the environment", file=sys.stderr)
 
     import torch
+
     from handgrad import data
 
     torch.set_num_threads(args.threads)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from handgrad.demos import mlp_units
 
 SHAPE = (4, 5)

@@ -348,3 +348,36 @@ def test_call_refuses_a_result_when_student_code_swaps_a_helper() -> None:
 
 def test_call_accepts_student_code_that_leaves_helpers_alone() -> None:
     assert np.array_equal(checks.call("f(x)", lambda x: x * 2, np.ones(3)), 2 * np.ones(3))
+
+
+CONSISTENT_CODE = """
+    import numpy as np
+    from handgrad import checks
+    checks.consistent("r.consistent.pass", np.array([3.0, 4.0 + 1e-12]), np.array([3.0, 4.0]), what="own")
+    try:
+        checks.consistent("r.consistent.fail", np.array([3.0, 5.0]), np.array([3.0, 4.0]), what="own")
+    except checks.CheckFailed:
+        pass
+    try:
+        checks.consistent("r.consistent.shape", np.array([3.0]), np.array([3.0, 4.0]), what="own")
+    except checks.CheckFailed:
+        pass
+"""
+
+
+def test_consistent_records_the_deviation_not_the_students_own_value(tmp_path):
+    """A check against the student's own result is judged outside by its deviation, which any run shares."""
+    from handgrad import compare
+
+    path = tmp_path / "records.jsonl"
+    run_python(CONSISTENT_CODE, HANDGRAD_RECORD=str(path))
+    by_id = {r["check"]: r for r in record.read(path)}
+    passing, failing, shape = by_id["r.consistent.pass"], by_id["r.consistent.fail"], by_id["r.consistent.shape"]
+    assert passing["passed"] and not failing["passed"] and not shape["passed"]
+    np.testing.assert_array_equal(record.decode_array(passing["expected"]), [0.0, 0.0])
+    np.testing.assert_allclose(record.decode_array(failing["got"]), [0.0, 1.0])
+    # The judge's comparison (against the reference's zeros) reaches the same verdicts.
+    for entry in (passing, failing, shape):
+        outside = compare.compare_arrays("own", record.decode_array(entry["got"]), np.zeros(2),
+                                         rtol=entry["rtol"], atol=entry["atol"])
+        assert outside.passed == entry["passed"]

@@ -95,6 +95,29 @@ def close(check_id: str, got: Any, expected: Any, what: str, rtol: float = compa
     _finish(check_id, verdict)
 
 
+def consistent(check_id: str, got: Any, own: Any, what: str, rtol: float = compare.RTOL,
+               atol: float = compare.ATOL, hint: str = "") -> None:
+    """Check the student's value against another value of the student's own code (not an oracle).
+
+    Inside the kernel this is :func:`close`. What is recorded for the trusted judge is the
+    deviation ``got - own`` against zeros (tolerance widened by ``rtol * max|own|``), because the
+    reference run's ``own`` differs from a student's whenever an earlier, separately graded step is
+    wrong: comparing with it would fail this check for that other mistake, and call it tampering.
+    """
+    __tracebackhide__ = True
+    verdict = compare.compare_arrays(what, got, own, rtol=rtol, atol=atol, hint=hint)
+    got_array, own_array = compare.as_float_array(got), compare.as_float_array(own)
+    if got_array is not None and own_array is not None and got_array.shape == own_array.shape:
+        scale = float(np.max(np.abs(own_array))) if own_array.size and np.all(np.isfinite(own_array)) else 0.0
+        _record(check_id, "close", what, got_array - own_array, np.zeros_like(own_array), verdict,
+                rtol=0.0, atol=atol + rtol * scale, hint=hint)
+    else:
+        # A shape or type mismatch fails inside and outside alike: record the value as it is.
+        _record(check_id, "close", what, got, np.zeros_like(own_array) if own_array is not None else own, verdict,
+                rtol=rtol, atol=atol, hint=hint)
+    _finish(check_id, verdict)
+
+
 def same(check_id: str, got: Any, expected: Any, what: str, hint: str = "") -> None:
     """Check a plain answer (a letter, a number, a flag) without revealing the expected one."""
     __tracebackhide__ = True

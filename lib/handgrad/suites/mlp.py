@@ -420,7 +420,7 @@ def check_zero_grads(notebook: str, make: MakeMLP) -> None:
         for key, value in before.items():
             list_name, i, name = key
             layer = (linear if list_name == "linear_layers" else bn)[i]
-            checks.close(f"{check_id}.untouched.{name}{i}", _attribute(layer, name), value,
+            checks.consistent(f"{check_id}.untouched.{name}{i}", _attribute(layer, name), value,
                          what=f"mlp.{list_name}[{i}].{name} after {what}",
                          hint="zero_grads() clears gradients only: parameters and momentum buffers stay as they are")
 

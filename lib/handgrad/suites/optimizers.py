@@ -306,7 +306,7 @@ def _check_state(prefix: str, kind: str, make: MakeOptimizer, configs: Sequence[
                 np.copyto(buffer, grad)
             checks.call(f"{kind}.step(grads) (step {step})", optimizer.step, list(buffers))
         for index, (got, own) in enumerate(zip(arrays, alone)):
-            checks.close(f"{check_id}.reused_grads.p{index}", got, own,
+            checks.consistent(f"{check_id}.reused_grads.p{index}", got, own,
                          what=(f"parameter {index} after {len(problem.grads)} steps of {what} when the caller "
                                f"refills the same gradient arrays before every step, against your own result "
                                f"with fresh gradient arrays"),
@@ -321,7 +321,7 @@ def _check_state(prefix: str, kind: str, make: MakeOptimizer, configs: Sequence[
             checks.call(f"second {kind}.step(grads) (step {step})", second.step, [g.copy() for g in grads_b])
         for label, arrays_now, reference in (("first", first_arrays, alone), ("second", second_arrays, other_alone)):
             for index, (now, value) in enumerate(zip(arrays_now, reference)):
-                checks.close(f"{check_id}.interleaved.{label}.p{index}", now, value,
+                checks.consistent(f"{check_id}.interleaved.{label}.p{index}", now, value,
                              what=(f"parameter {index} of the {label} of two {kind} optimizers stepped in turn, "
                                    f"against your own result for that optimizer alone"),
                              rtol=RTOL, atol=ATOL, hint=HINT_SHARED)

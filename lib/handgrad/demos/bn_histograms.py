@@ -14,7 +14,6 @@ building blocks are the course's reference ``handgrad.blocks`` (only their forwa
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,6 +23,7 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
 from handgrad import blocks, live
+from handgrad.demos.figures import png as as_image
 
 __all__ = ["as_image", "layer_activations", "saturation", "show", "static_figure"]
 
@@ -100,14 +100,6 @@ def static_figure(X: ArrayLike, depth: int = 10, weight_scale: float = 1.0, widt
     figure.tight_layout()
     return figure
 
-
-def as_image(figure: Figure) -> Any:
-    """The figure as an IPython PNG image (displayed the same way by every frontend)."""
-    from IPython.display import Image
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return Image(data=buffer.getvalue(), format="png")
 
 
 def show(X: ArrayLike, depth: int = 10, weight_scale: float = 1.0, width: int = 256,

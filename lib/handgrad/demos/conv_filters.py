@@ -12,7 +12,6 @@ forward of a numpy ``Conv2D`` followed by ReLU, or the first block of a PyTorch 
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from handgrad import live
+from handgrad.demos.figures import png as _png
 
 __all__ = ["Explorer", "as_array", "feature_maps_figure", "filters_figure", "show"]
 
@@ -110,14 +110,6 @@ def feature_maps_figure(image: Any, maps: Any, title: str = "Feature maps", colu
     figure.tight_layout()
     return figure
 
-
-def _png(figure: Figure) -> Any:
-    """The figure as an IPython PNG image (displayed the same way by every frontend)."""
-    from IPython.display import Image
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return Image(data=buffer.getvalue(), format="png")
 
 
 class Explorer:

@@ -12,7 +12,6 @@ pattern next to the images of the set that excite the unit most (the largest out
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
 from handgrad import live
+from handgrad.demos.figures import png as _png
 
 __all__ = ["grid_figure", "show", "top_images", "unit_figure"]
 
@@ -88,14 +88,6 @@ def grid_figure(W: ArrayLike, units: int = 24, columns: int = 8, shape: tuple[in
     figure.tight_layout()
     return figure
 
-
-def _png(figure: Figure) -> Any:
-    """The figure as an IPython PNG image (displays without pyplot)."""
-    from IPython.display import Image
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
-    return Image(data=buffer.getvalue(), format="png")
 
 
 def show(W: ArrayLike, b: ArrayLike, images: ArrayLike, labels: ArrayLike, class_names: Sequence[str],

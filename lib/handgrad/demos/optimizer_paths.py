@@ -16,7 +16,6 @@ betas)``, ``step(grads)`` updating a list of numpy arrays in place).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from handgrad import live
+from handgrad.demos.figures import png as _png
 
 __all__ = ["OPTIMIZERS", "SURFACES", "Surface", "draw", "show", "static_figure", "trajectory"]
 
@@ -188,14 +188,6 @@ def static_figure(sgd: Any = None, adam: Any = None, momentum: float = 0.9) -> F
     figure.tight_layout()
     return figure
 
-
-def _png(figure: Figure) -> Any:
-    """The figure as an IPython PNG image."""
-    from IPython.display import Image
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return Image(data=buffer.getvalue(), format="png")
 
 
 def show(sgd: Any = None, adam: Any = None) -> Any:

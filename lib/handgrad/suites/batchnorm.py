@@ -497,16 +497,20 @@ def _check_float32(check_id: str, make: Callable[..., Any], name: str) -> None:
 # --------------------------------------------------------------------------- PyTorch: the graded checks
 
 
-def check_torch_autograd(notebook: str, make: Callable[..., Any]) -> None:
-    """CustomBatchNormAutograd: parameters, float32 use, outputs and autograd gradients in float64."""
-    prefix = f"{notebook}.torch.autograd"
-    name = "CustomBatchNormAutograd"
+def _check_module(prefix: str, make: Callable[..., Any], name: str) -> None:
+    """A BatchNorm module: its parameters, float32 use, and outputs and gradients on every torch case."""
     _check_module_init(f"{prefix}.init", make, name)
     _check_float32(f"{prefix}.float32", make, name)
     for case in _torch_cases(prefix):
         check_id = f"{prefix}.{case.batch}x{case.features}.{case.eps:g}"
         module = _make_module(make, name, case.features, case.eps)
         _module_step(check_id, module, case, what=f"{name}({case.features})")
+
+
+def check_torch_autograd(notebook: str, make: Callable[..., Any]) -> None:
+    """CustomBatchNormAutograd: parameters, float32 use, outputs and autograd gradients in float64."""
+    prefix = f"{notebook}.torch.autograd"
+    _check_module(prefix, make, "CustomBatchNormAutograd")
 
 
 def _apply(function: Any, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float) -> Any:
@@ -607,12 +611,7 @@ def check_torch_manual_module(notebook: str, make: Callable[..., Any]) -> None:
     """CustomBatchNormManualModule: parameters, float32 use, outputs and gradients, and that it runs the Function."""
     prefix = f"{notebook}.torch.module"
     name = "CustomBatchNormManualModule"
-    _check_module_init(f"{prefix}.init", make, name)
-    _check_float32(f"{prefix}.float32", make, name)
-    for case in _torch_cases(prefix):
-        check_id = f"{prefix}.{case.batch}x{case.features}.{case.eps:g}"
-        module = _make_module(make, name, case.features, case.eps)
-        _module_step(check_id, module, case, what=f"{name}({case.features})")
+    _check_module(prefix, make, name)
     check_id = f"{prefix}.uses_function"
     module = _make_module(make, name, 3, TORCH_EPS)
     out = checks.call_torch(f"{name}(3)(x)", module, _t(np.arange(12.0).reshape(4, 3) ** 1.5, True))

@@ -16,7 +16,7 @@ per batch, and what the four figures must be.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -243,13 +243,21 @@ def _forward_suspects(case: Case, x: np.ndarray, expected: np.ndarray) -> list[t
 # --------------------------------------------------------------------------- the graded checks
 
 
+FIVE_ARCHS = ("none", "one", "one_bn", "three", "three_bn")
+
+
+def _every_architecture(prefix: str, make: MakeMLP) -> Iterator[tuple[str, Case, Any]]:
+    """(check id, case, the student's new MLP) for 0, 1 and 3 hidden layers, with and without BatchNorm."""
+    for name in FIVE_ARCHS:
+        check_id = f"{prefix}.{name}"
+        case = Case(check_id, ARCHS[name])
+        yield check_id, case, case.make(make)
+
+
 def check_init(notebook: str, make: MakeMLP) -> None:
     """Layer counts; each Linear's W, b as the init functions gave them (b as (1, out)); BatchNorm sizes."""
     prefix = f"{notebook}.mlp.init"
-    for name in ("none", "one", "one_bn", "three", "three_bn"):
-        check_id = f"{prefix}.{name}"
-        case = Case(check_id, ARCHS[name])
-        mlp = case.make(make)
+    for check_id, case, mlp in _every_architecture(prefix, make):
         linear, bn = _check_count(check_id, mlp, case.arch)
         for i, layer in enumerate(linear):
             checks.close(f"{check_id}.W{i}", _attribute(layer, "W"), case.Ws[i],
@@ -268,10 +276,7 @@ def check_init(notebook: str, make: MakeMLP) -> None:
 def check_forward(notebook: str, make: MakeMLP) -> None:
     """forward(x) of a new MLP (train mode) against the torch network, for 0, 1 and 3 hidden layers, +/- BatchNorm."""
     prefix = f"{notebook}.mlp.forward"
-    for name in ("none", "one", "one_bn", "three", "three_bn"):
-        check_id = f"{prefix}.{name}"
-        case = Case(check_id, ARCHS[name])
-        mlp = case.make(make)
+    for check_id, case, mlp in _every_architecture(prefix, make):
         x, _ = case.batch()
         x_given = x.copy()
         expected = case.oracle.forward(x, train=True)
@@ -298,10 +303,7 @@ def _check_grads(check_id: str, mlp: Any, case: Case, what: str) -> None:
 def check_backward(notebook: str, make: MakeMLP) -> None:
     """Gradients of the mean loss after forward(x1), forward(x2) (another batch size), backward(labels2)."""
     prefix = f"{notebook}.mlp.backward"
-    for name in ("none", "one", "one_bn", "three", "three_bn"):
-        check_id = f"{prefix}.{name}"
-        case = Case(check_id, ARCHS[name])
-        mlp = case.make(make)
+    for check_id, case, mlp in _every_architecture(prefix, make):
         x1, _ = case.batch()
         x2, labels2 = case.batch(case.arch.batch + 3)
         x2_given, labels_given = x2.copy(), labels2.copy()

@@ -18,16 +18,6 @@ def _feature_fn(weights: np.ndarray):
     return apply
 
 
-@pytest.fixture
-def displayed(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Everything passed to IPython's display."""
-    import IPython.display
-
-    shown: list[Any] = []
-    monkeypatch.setattr(IPython.display, "display", lambda *objects, **_: shown.extend(objects))
-    return shown
-
-
 @pytest.mark.parametrize("channels", [1, 3, 4])
 def test_filters_figure_draws_every_filter(channels: int) -> None:
     weights = np.random.default_rng(0).normal(size=(6, channels, 3, 3))

@@ -337,6 +337,17 @@ def _check_parameters(check_id: str, mlp: Any, case: Case, what: str, buffers: b
                          what=f"mlp.bn_layers[{i}].{name} after {what}", hint=hint_update)
 
 
+def _train_step(mlp: Any, case: Case, lr: float, momentum: float) -> None:
+    """One training step of the student's MLP on a new batch (zero_grads, forward, backward, step), and the oracle's."""
+    x, labels = case.batch()
+    checks.call("mlp.zero_grads()", mlp.zero_grads)
+    checks.call("mlp.forward(x)", mlp.forward, x.copy())
+    checks.call("mlp.backward(labels)", mlp.backward, labels.copy())
+    checks.call("mlp.step()", mlp.step)
+    case.oracle.backward(x, labels)
+    case.oracle.step(lr, momentum)
+
+
 def check_step(notebook: str, make: MakeMLP) -> None:
     """Two training steps (zero_grads, forward, backward, step) with momentum 0 and 0.9; lr read at step time."""
     prefix = f"{notebook}.mlp.step"
@@ -347,13 +358,7 @@ def check_step(notebook: str, make: MakeMLP) -> None:
         mlp = case.make(make)
         what = f"{case.arch.describe} with lr={case.lr}, momentum={momentum}"
         for step in (1, 2):
-            x, labels = case.batch()
-            checks.call("mlp.zero_grads()", mlp.zero_grads)
-            checks.call("mlp.forward(x)", mlp.forward, x.copy())
-            checks.call("mlp.backward(labels)", mlp.backward, labels.copy())
-            checks.call("mlp.step()", mlp.step)
-            case.oracle.backward(x, labels)
-            case.oracle.step(case.lr, momentum)
+            _train_step(mlp, case, case.lr, momentum)
             _check_parameters(f"{check_id}.{step}", mlp, case, f"training step {step} of {what}")
 
     # A learning-rate schedule changes mlp.lr between steps: step() must read the attribute.
@@ -362,13 +367,7 @@ def check_step(notebook: str, make: MakeMLP) -> None:
     mlp = case.make(make)
     for step, lr in ((1, 0.2), (2, 0.05)):
         checks.call(f"mlp.lr = {lr}", setattr, mlp, "lr", lr)
-        x, labels = case.batch()
-        checks.call("mlp.zero_grads()", mlp.zero_grads)
-        checks.call("mlp.forward(x)", mlp.forward, x.copy())
-        checks.call("mlp.backward(labels)", mlp.backward, labels.copy())
-        checks.call("mlp.step()", mlp.step)
-        case.oracle.backward(x, labels)
-        case.oracle.step(lr, 0.5)
+        _train_step(mlp, case, lr, 0.5)
     _check_parameters(check_id, mlp, case, "two steps, with mlp.lr set to 0.2 and then to 0.05 (momentum 0.5)",
                       buffers=False)
 

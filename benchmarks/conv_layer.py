@@ -37,12 +37,12 @@ def _threads_from_argv() -> str:
 THREADS = _threads_from_argv()
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[variable] = THREADS
-
-import nbformat
-import numpy as np
-import torch
-import torch.nn.functional as F
-from numpy.lib.stride_tricks import sliding_window_view
+# The thread variables above must be set before numpy and torch load.
+import nbformat  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from numpy.lib.stride_tricks import sliding_window_view  # noqa: E402
 
 COURSE = Path(__file__).resolve().parents[1]
 NOTEBOOK = COURSE / "source" / "08_cnn" / "08_cnn.ipynb"

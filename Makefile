@@ -1,5 +1,5 @@
 # handgrad: `make grade` (the grading round) and `make test` (the whole suite).
-# Both set up .venv/ from scratch on a machine with Python 3.10+ and make, and are quick once it exists.
+# Both set up .venv/ from scratch on a machine with Python 3.11+ and make, and are quick once it exists.
 
 PYTHON ?= python3
 VENV := .venv

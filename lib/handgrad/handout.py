@@ -180,7 +180,7 @@ def build_wheel(lib: Path, modules: list[str], version: str, requires: list[str]
     metadata = [
         "Metadata-Version: 2.1", "Name: handgrad", f"Version: {version}",
         "Summary: Deep learning by hand: the student part of the course library",
-        "Requires-Python: >=3.10", *[f"Requires-Dist: {r}" for r in requires], "",
+        "Requires-Python: >=3.11", *[f"Requires-Dist: {r}" for r in requires], "",
     ]
     members[f"{info}/METADATA"] = "\n".join(metadata).encode()
     members[f"{info}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: handgrad.handout\n"
@@ -239,7 +239,7 @@ in numpy, check them against PyTorch, and train them on real data.
   the notebooks are tested with (torch, numpy, matplotlib, JupyterLab, ...).
 
 ## Install (once)
-With pip (Python 3.10 or newer), in this folder:
+With pip (Python 3.11 or newer), in this folder:
 
 ```bash
 python3 -m venv .venv

@@ -61,6 +61,10 @@ def plant_relative_link(submitted: Path) -> None:
     os.symlink(f"../../bob/{ID}/{ID}.ipynb", submitted / RELATIVE)
 
 
+def plant_hard_link_to_source(submitted: Path) -> None:
+    os.link(submitted.parent / "source" / ID / f"{ID}.ipynb", submitted / RELATIVE)
+
+
 def plant_dangling_link(submitted: Path) -> None:
     os.symlink("/nonexistent/notebook.ipynb", submitted / RELATIVE)
 
@@ -113,6 +117,7 @@ REJECTED = {
     plant_link_to_other_student: ("a symbolic link", "bob"),
     plant_relative_link: ("a symbolic link", "bob"),
     plant_dangling_link: ("a symbolic link", "/nonexistent"),
+    plant_hard_link_to_source: ("a hard link", "2 names"),
     plant_assignment_folder_link: ("a symbolic link", "source"),
     plant_student_folder_link: ("a symbolic link", "bob"),
     plant_folder: ("a folder", ""),

@@ -2,8 +2,8 @@
 
 Only a plain file is graded. Every folder on the way from ``submitted/`` and the file itself
 are opened without following symbolic links, so a submission that is a link (to ``source/``,
-to another student, to a device), a folder named like the notebook, a FIFO or a device is
-refused with status ``rejected`` and a reason, never read.
+to another student, to a device), a hard link (a file with other names), a folder named like
+the notebook, a FIFO or a device is refused with status ``rejected`` and a reason, never read.
 """
 
 from __future__ import annotations
@@ -64,6 +64,10 @@ def read_bytes(root: Path, relative: Path) -> Submission | bytes:
         info = os.fstat(folder)
         if not stat.S_ISREG(info.st_mode):        # swapped between the check and the open
             return _refused(str(relative), info.st_mode, "")
+        if info.st_nlink > 1:                     # the same file as another name: source/ or another student
+            return Submission(None, Status.REJECTED, f"{relative} is a hard link (the file has {info.st_nlink} "
+                                                     "names): only a notebook file of its own is graded, "
+                                                     "links are never followed")
         if info.st_size > MAX_BYTES:
             return Submission(None, Status.REJECTED, f"{relative} is larger than {MAX_BYTES >> 20} MB")
         with os.fdopen(os.dup(folder), "rb") as stream:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,3 +40,16 @@ def displayed(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     shown: list[Any] = []
     monkeypatch.setattr(IPython.display, "display", lambda *objects, **kwargs: shown.extend(objects))
     return shown
+
+
+@pytest.fixture(scope="session")
+def graded_samples(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One `handgrad grade --jobs 2` round over every sample student and notebook, shared by the tests that
+    read its results (scores, feedback, release, executed notebooks): (course folder, printed output)."""
+    from handgrad import venv
+
+    course = copy_course(tmp_path_factory.mktemp("graded") / "course", "source", "submitted")
+    done = subprocess.run([str(venv.bin_dir() / "handgrad"), "grade", "--course", str(course), "--jobs", "2"],
+                          capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return course, done.stdout

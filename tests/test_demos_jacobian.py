@@ -38,7 +38,7 @@ def test_static_figure_has_one_column_per_value_of_the_moving_logit() -> None:
     axes = figure.get_axes()
     bars, heatmaps = axes[:2], axes[2:]
     assert len(axes) == 4 and "z_2 = 4.00" in bars[1].get_title() and "z_2 = -1.00" in bars[0].get_title()
-    assert all(ax.get_title() == "J[i, j] = d s_i / d z_j" for ax in heatmaps)
+    assert all(ax.get_title() == "J[i, j] = d p_i / d z_j" for ax in heatmaps)
     assert "z_2 moves" in figure.get_suptitle()
 
 

@@ -12,10 +12,10 @@ MC = ("mc1", "mc2", "mc3", "mc4")
 def test_points_are_integers_and_ids_as_documented() -> None:
     points = harness.graded_points(ASSIGNMENT)
     assert all(p == int(p) for p in points.values())
-    assert sum(points.values()) == 23
+    assert sum(points.values()) == 26
     assert set(catalogue.solutions(ASSIGNMENT)) == {
         "softmax_jacobian", "softmax_ce_grad", "linear_backward", "leaky_relu_grad", "batchnorm_backward_dx",
-        "div_backward", "expand_backward", "row_normalize_backward", *MC}
+        "div_backward", "expand_backward", "row_normalize_backward", "numerical_gradient", "relative_error", *MC}
 
 
 def test_written_answers_keep_their_rubric_inside_the_solution_block() -> None:

@@ -4,7 +4,7 @@
     jacobian.show()                 # live: a slider for one logit; headless: three static frames
     jacobian.static_figure()        # the frames as a matplotlib Figure (scripts, slides)
 
-Left, the probabilities ``s = softmax(z)``; right, the Jacobian ``J[i, j] = d s_i / d z_j``
+Left, the probabilities ``p = softmax(z)``; right, the Jacobian ``J[i, j] = d p_i / d z_j``
 as a heatmap, with the column of the moving logit framed. The Jacobian comes from
 torch.autograd (:func:`handgrad.oracles.softmax_jacobian`), so the demo shows what the
 matrix looks like without giving away its closed form.
@@ -33,7 +33,7 @@ ANNOTATE_UP_TO = 8
 
 
 def softmax_and_jacobian(z: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """softmax(z) (C,) and its Jacobian (C, C), entry [i, j] = d s_i / d z_j, both by torch."""
+    """softmax(z) (C,) and its Jacobian (C, C), entry [i, j] = d p_i / d z_j, both by torch."""
     return oracles.softmax(z, dim=0), oracles.softmax_jacobian(z)
 
 
@@ -44,13 +44,13 @@ def _draw(ax_probs: Axes, ax_jac: Axes, z: np.ndarray, index: int) -> None:
     colors = ["C1" if i == index else "C0" for i in range(classes)]
     ax_probs.bar(range(classes), s, color=colors)
     ax_probs.set_ylim(0, 1)
-    ax_probs.set_xticks(range(classes), [f"s_{i}" for i in range(classes)])
+    ax_probs.set_xticks(range(classes), [f"p_{i}" for i in range(classes)])
     ax_probs.set_title(f"softmax(z), z_{index} = {z[index]:.2f}", fontsize=10)
 
     ax_jac.imshow(jac, cmap="RdBu_r", vmin=-COLOR_LIMIT, vmax=COLOR_LIMIT)
     ax_jac.set_xticks(range(classes), [f"z_{j}" for j in range(classes)])
-    ax_jac.set_yticks(range(classes), [f"s_{i}" for i in range(classes)])
-    ax_jac.set_title("J[i, j] = d s_i / d z_j", fontsize=10)
+    ax_jac.set_yticks(range(classes), [f"p_{i}" for i in range(classes)])
+    ax_jac.set_title("J[i, j] = d p_i / d z_j", fontsize=10)
     if classes <= ANNOTATE_UP_TO:
         for (i, j), value in np.ndenumerate(jac):
             shown = f"{value:.2f}" if abs(value) >= 0.005 else "0"  # no "-0.00"

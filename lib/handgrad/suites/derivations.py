@@ -212,3 +212,96 @@ def check_row_normalize_backward(notebook: str, function: Callable[[Array, Array
         checks.close(check_id, got, expected, what=what,
                      hint="dX has the shape of X; X_ij reaches the output twice: in the numerator, and in "
                           "the row sum that divides every entry of row i")
+
+
+# --------------------------------------------------------------------------- gradient checking
+
+def _smooth_objective(generator: np.random.Generator, shape: tuple[int, ...]) -> Callable[[Any], Any]:
+    """A scalar function of an array of ``shape`` that couples its entries, written once for numpy and torch.
+
+    ``f(x) = sum(w * tanh(x)) + 0.5 * v M v + sum(c * x**3) / 3`` with ``v = x.ravel()``: its third
+    derivative is far from zero, so a forward difference is off by about h, a central one by about h**2.
+    """
+    size = int(np.prod(shape))
+    w, c = generator.normal(size=shape), generator.normal(0.0, 0.5, size=shape)
+    M = generator.normal(0.0, 0.3, size=(size, size))
+
+    def f(x: Any) -> Any:
+        if isinstance(x, torch.Tensor):
+            v = x.reshape(-1)
+            return (torch.tensor(w) * torch.tanh(x)).sum() + 0.5 * v @ torch.tensor(M) @ v \
+                + (torch.tensor(c) * x ** 3).sum() / 3
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape != shape:
+            raise ValueError(f"f expects an array of shape {shape} (the shape of x), got {x.shape}")
+        v = x.reshape(-1)
+        return float((w * np.tanh(x)).sum() + 0.5 * v @ M @ v + (c * x ** 3).sum() / 3)
+
+    return f
+
+
+def _autograd(f: Callable[[Any], Any], x: Array) -> Array:
+    """The exact gradient of the torch version of ``f`` at ``x``."""
+    (grad,) = vjp(f, (x,), np.array(1.0))
+    return grad
+
+
+def check_numerical_gradient(notebook: str, function: Callable[..., Array], cases: int = 5) -> None:
+    """Central differences of a coupled smooth function against autograd, for 1-, 2- and 3-d x and several h;
+    the last two cases: x of shape (1,), and x with exact zeros and entries of size 10 (h relative to 1)."""
+    for case, ndim in enumerate((1, 2, 3, 1, 2)[:cases]):
+        check_id = f"{notebook}.numerical_gradient.{case}"
+        generator = checks.rng(check_id)
+        shape = (1,) if case == cases - 2 else tuple(int(n) for n in generator.integers(2, 5, size=ndim))
+        x = generator.normal(size=shape)
+        if case == cases - 1:
+            x[generator.random(shape) < 0.3] = 0.0
+            x = x * np.where(generator.random(shape) < 0.3, 10.0, 1.0)
+        h = float(generator.choice([1e-4, 3e-5, 1e-5]))
+        f = _smooth_objective(generator, shape)
+        what = f"numerical_gradient(f, x, h={h:g}) for x of shape {shape}"
+        got = _call(check_id, what, lambda x: function(f, x, h), x=x)
+        expected = _autograd(f, x)
+        forward = np.array([(f(x + h * e) - f(x)) / h for e in np.eye(x.size).reshape(-1, *shape)]).reshape(shape)
+        hint = checks.diagnose(got, "one entry at a time: (f(x + h e_i) - f(x - h e_i)) / (2h), every other entry "
+                                    "left as it is; the result has the shape of x",
+                               [(forward, "this is the forward difference (f(x + h) - f(x)) / h, off by about h; "
+                                          "the central difference is off by about h**2"),
+                                (2 * expected, "twice the gradient: the two evaluations are 2h apart")])
+        checks.close(check_id, got, expected, what=what, rtol=1e-6, atol=1e-7, hint=hint)
+
+
+def _relative_error(a: Array, b: Array) -> float:
+    """The oracle: max over entries of |a - b| / max(|a|, |b|), an entry with a = b = 0 counting as 0."""
+    scale = np.maximum(np.abs(a), np.abs(b))
+    ratio = np.divide(np.abs(a - b), scale, out=np.zeros_like(scale), where=scale > 0)
+    return float(ratio.max())
+
+
+def check_relative_error(notebook: str, function: Callable[[Array, Array], Any], cases: int = 5) -> None:
+    """Random arrays of several shapes and scales; exact zeros in both (an entry where both are 0 must count 0),
+    a zero in one only (error 1), equal arrays (error 0), and gradients that differ by a sign."""
+    for case in range(cases):
+        check_id = f"{notebook}.relative_error.{case}"
+        generator = checks.rng(check_id)
+        shape = tuple(int(n) for n in generator.integers(1, 6, size=int(generator.integers(1, 4))))
+        scale = 10.0 ** generator.uniform(-2, 3)
+        a = generator.normal(0.0, scale, size=shape)
+        b = a * (1 + generator.normal(0.0, 1e-3, size=shape))
+        if case == 1:
+            both_zero = generator.random(shape) < 0.4
+            both_zero.flat[0] = True
+            a[both_zero], b[both_zero] = 0.0, 0.0      # e.g. a ReLU's gradient where the input is negative
+        elif case == 2:
+            b = a.copy()
+            a.flat[0] = b.flat[0] = 0.0
+        elif case == 3:
+            b.flat[-1] = 0.0                          # one of the two is 0: relative error 1
+        elif case == 4:
+            b = -a                                    # a sign error: relative error 2
+        what = f"relative_error(a, b) for a, b of shape {shape}"
+        got = _call(check_id, what, function, a=a, b=b)
+        # rtol 1e-4: a guard such as max(|a|, |b|) + 1e-12 is as good as the exact case distinction
+        checks.close(check_id, got, _relative_error(a, b), what=what, rtol=1e-4,
+                     hint="the largest entry of |a - b| / max(|a|, |b|); where a and b are both 0 the entry is 0 "
+                          "(not 0/0); a single number")

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from tests.notebooks.catalogue import Alternative, Bug, Catalogue, Edit
 
-MC_ANSWERS = {"mc1": "c", "mc2": "b", "mc3": "a", "mc4": "d"}
+MC_ANSWERS = {"mc1": "c", "mc2": "b", "mc3": "b", "mc4": "c"}
 JACOBIAN = {"test_softmax_jacobian", "test_softmax_jacobian_stable"}
 LINEAR = {"test_linear_dx", "test_linear_dW", "test_linear_db"}
 CE, DX, DW, DB = "test_softmax_ce_grad", "test_linear_dx", "test_linear_dW", "test_linear_db"
 LEAKY, BATCHNORM, ROW = "test_leaky_relu_grad", "test_batchnorm_backward_dx", "test_row_normalize_backward"
+NUMERIC, RELATIVE = "test_numerical_gradient", "test_relative_error"
 
 
 def fn(name: str, args: str, body: str) -> Edit:
@@ -57,6 +58,39 @@ def expand(body: str) -> Edit:
 
 def row_normalize(body: str) -> Edit:
     return fn("row_normalize_backward", "X, dout", body)
+
+
+def numeric(body: str) -> Edit:
+    return fn("numerical_gradient", "f, x, h", body)
+
+
+def relative(body: str) -> Edit:
+    return fn("relative_error", "a, b", body)
+
+
+# One loop over the entries of x, the difference quotient given as an expression of f_plus, f_minus, f_x and h.
+def numeric_loop(quotient: str) -> Edit:
+    return numeric(f"""
+grad = np.zeros(x.shape)
+for i in np.ndindex(*x.shape):
+    plus, minus = x.copy(), x.copy()
+    plus[i] += h
+    minus[i] -= h
+    f_plus, f_minus, f_x = f(plus), f(minus), f(x)
+    grad[i] = {quotient}
+return grad""")
+
+
+# Perturbs x itself, then "restores" it with ``restore`` (a line of the loop, or nothing).
+def numeric_in_place(restore: str) -> Edit:
+    return numeric(f"""
+grad = np.zeros(x.shape)
+for i in np.ndindex(*x.shape):
+    x[i] += h
+    f_plus = f(x)
+    x[i] -= 2 * h
+    grad[i] = (f_plus - f(x)) / (2 * h){restore}
+return grad""")
 
 
 STABLE_SOFTMAX = "e = np.exp(z - np.max(z))\ns = e / e.sum()\n"
@@ -114,6 +148,32 @@ BUGS: dict[str, tuple[Edit, set[str]]] = {
                       "return (dout - (dout * Y).sum(axis=0, keepdims=True)) / s"), {ROW}),
     "row normalise: correction not weighted by Y": (
         row_normalize("s = X.sum(axis=1, keepdims=True)\nreturn (dout - dout.sum(axis=1, keepdims=True)) / s"), {ROW}),
+    # gradient check
+    "numerical gradient: forward difference (f(x + h) - f(x)) / h": (numeric_loop("(f_plus - f_x) / h"), {NUMERIC}),
+    "numerical gradient: h not divided by 2": (numeric_loop("(f_plus - f_minus) / h"), {NUMERIC}),
+    "numerical gradient: perturbs x in place, never restores it": (numeric_in_place(""), {NUMERIC}),
+    "numerical gradient: restores x by adding h back (off in the last bit)": (
+        numeric_in_place("\n    x[i] += h"), {NUMERIC}),
+    "numerical gradient: perturbs every entry at once": (numeric(
+        "return np.full(x.shape, (f(x + h) - f(x - h)) / (2 * h))"), {NUMERIC}),
+    "numerical gradient: loops over rows only (right for 1-d x)": (numeric("""
+grad = np.zeros(x.shape)
+for i in range(len(x)):
+    plus, minus = x.copy(), x.copy()
+    plus[i] += h
+    minus[i] -= h
+    grad[i] = (f(plus) - f(minus)) / (2 * h)
+return grad"""), {NUMERIC}),
+    "relative error: no guard, |a - b| / |b|": (relative("return float(np.max(np.abs(a - b) / np.abs(b)))"), {RELATIVE}),
+    "relative error: mean over entries, not the worst": (relative("""
+scale = np.maximum(np.abs(a), np.abs(b))
+return float(np.mean(np.abs(a - b) / np.where(scale > 0, scale, 1.0)))"""), {RELATIVE}),
+    "relative error: absolute values forgotten, (a - b) / max(a, b)": (relative("""
+scale = np.maximum(a, b)
+return float(np.max((a - b) / np.where(scale != 0, scale, 1.0)))"""), {RELATIVE}),
+    "relative error: returns the entrywise array": (relative("""
+scale = np.maximum(np.abs(a), np.abs(b))
+return np.abs(a - b) / np.where(scale > 0, scale, 1.0)"""), {RELATIVE}),
     # multiple choice
     **{f"{mc}: wrong letter": ((mc, None, f'{mc} = "{"b" if answer != "b" else "a"}"'), {f"test_{mc}"})
        for mc, answer in MC_ANSWERS.items()},
@@ -157,6 +217,33 @@ return dX + expand_backward(dS)"""),
     "row normalise with the square of the sum": row_normalize("""
 s = X.sum(axis=1, keepdims=True)
 return dout / s - (dout * X).sum(axis=1, keepdims=True) / s ** 2"""),
+    "numerical gradient on a flat copy": numeric("""
+flat = x.astype(float).ravel()
+grad = np.zeros(flat.size)
+for i in range(flat.size):
+    step = np.zeros(flat.size)
+    step[i] = h
+    grad[i] = (f((flat + step).reshape(x.shape)) - f((flat - step).reshape(x.shape))) / (2 * h)
+return grad.reshape(x.shape)"""),
+    "numerical gradient in place, restoring the saved value": numeric("""
+grad = np.zeros_like(x, dtype=float)
+for i in np.ndindex(*x.shape):
+    saved = x[i]
+    try:
+        x[i] = saved + h
+        f_plus = f(x)
+        x[i] = saved - h
+        f_minus = f(x)
+    finally:
+        x[i] = saved
+    grad[i] = (f_plus - f_minus) / (2 * h)
+return grad"""),
+    "relative error with a small constant in the denominator": relative(
+        "return float((np.abs(a - b) / (np.maximum(np.abs(a), np.abs(b)) + 1e-12)).max())"),
+    "relative error with np.divide(where=...)": relative("""
+scale = np.fmax(np.abs(a), np.abs(b))
+ratio = np.divide(np.abs(a - b), scale, out=np.zeros(np.shape(a)), where=scale != 0)
+return ratio.max()"""),
     "mc answers in capitals": ("mc1", None, 'mc1 = "C"'),
 }
 
@@ -165,7 +252,7 @@ CATALOGUE = Catalogue(
     bugs=[Bug(name, [edit], loses) for name, (edit, loses) in BUGS.items()],
     alternatives=[Alternative(name, [edit]) for name, edit in ALTERNATIVES.items()],
     no_stub_loss=frozenset(f"test_{mc}" for mc in MC_ANSWERS),
-    # submitted/buggy: three classic mistakes.
+    # submitted/buggy: four classic mistakes.
     buggy_sample=("jacobian: no max shift, overflows for logits of 1e3", "linear: db summed to (out,)",
-                  "expand: mean instead of sum"),
+                  "expand: mean instead of sum", "numerical gradient: forward difference (f(x + h) - f(x)) / h"),
 )

@@ -719,22 +719,24 @@ def check_training_figures(notebook: str, get_training_stats: TrainingStats) -> 
             batch_means.append(np.mean(means) if means else np.nan)
             batch_mean_errors.append(np.mean(mean_errors) if mean_errors else np.nan)
         where = case.describe
-        if len(losses) == case.nepochs:
-            checks.close(f"{check_id}.training_losses", result[0], np.array(losses),
-                         what=f"training_losses of {where}",
-                         hint=checks.diagnose(result[0], "the mean per-sample cross-entropy over all the epoch's "
-                                              "training samples, from the batches as they were trained",
-                                              [(np.array(batch_means), ("looks like the mean of the batch means: the "
-                                                 "smaller last batch must count with its size")),
-                                               (np.array(losses) * n_train, ("looks like a sum: report the mean "
+        # The training figures are recomputed from the student's own batches (the loop is graded in its own
+        # cell), so they are checked for consistency: the reference run trained other batches. Always
+        # recorded, also when the epochs could not be told apart (then the lengths differ and it fails).
+        checks.consistent(f"{check_id}.training_losses", result[0], np.array(losses),
+                          what=f"training_losses of {where}",
+                          hint=checks.diagnose(result[0], "the mean per-sample cross-entropy over all the epoch's "
+                                               "training samples, from the batches as they were trained",
+                                               [(np.array(batch_means), ("looks like the mean of the batch means: "
+                                                 "the smaller last batch must count with its size")),
+                                                (np.array(losses) * n_train, ("looks like a sum: report the mean "
                                                  "per sample"))]))
-            checks.close(f"{check_id}.training_errors", result[1], np.array(errors),
-                         what=f"training_errors of {where}",
-                         hint=checks.diagnose(result[1], "the fraction of the epoch's training samples misclassified "
-                                              "(argmax of the logits), in [0, 1]",
-                                              [(np.array(batch_mean_errors), ("looks like the mean of the batch "
+        checks.consistent(f"{check_id}.training_errors", result[1], np.array(errors),
+                          what=f"training_errors of {where}",
+                          hint=checks.diagnose(result[1], "the fraction of the epoch's training samples "
+                                               "misclassified (argmax of the logits), in [0, 1]",
+                                               [(np.array(batch_mean_errors), ("looks like the mean of the batch "
                                                  "errors: the smaller last batch must count with its size")),
-                                               (np.array(errors) * 100, ("looks like a percentage: report a "
+                                                (np.array(errors) * 100, ("looks like a percentage: report a "
                                                  "fraction in [0, 1]"))]))
         # Validation: the model as it is after the epoch's last step, in eval mode, on the whole split.
         batches_per_epoch = -(-n_train // batch_size)

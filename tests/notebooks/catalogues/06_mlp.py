@@ -130,6 +130,8 @@ BUGS: dict[str, tuple[list[Edit], set[str]]] = {
     "X shuffled but not y": (edit(stats(XY, "xb, yb = X_train[batch], y_train[first:first + batch_size]")),
                              {LOOP, FIGURES}),
     "never shuffled": (edit(stats(SHUFFLE, "order = np.arange(n)")), {LOOP}),
+    # The figures follow the batches as trained, so they stay right (tests/grading/test_judge_suites.py).
+    "rows drawn with replacement": (edit(stats(SHUFFLE, "order = np.random.randint(0, n, size=n)")), {LOOP}),
     "shuffled once, the same order every epoch": (
         edit(stats(EPOCH_LOOP, "order = np.random.permutation(n)\n    " + EPOCH_LOOP), stats(SHUFFLE, "pass")), {LOOP}),
     "last partial batch dropped": (

@@ -186,21 +186,37 @@ def cube_sum(x):
     return float(np.sum(x ** 3))
 
 
-def test_numerical_gradient_matches_analytic():
-    x = checks.rng("t.numgrad").standard_normal((3, 4))
-    numeric = checks.numerical_gradient(cube_sum, x)
-    assert numeric.shape == x.shape
-    np.testing.assert_allclose(numeric, 3 * x ** 2, rtol=1e-6, atol=1e-8)
+def test_gradcheck_passes_for_the_right_gradient():
+    x = checks.rng("t.gradcheck").standard_normal(5)
+    checks.gradcheck("t.gradcheck.1", cube_sum, x, 3 * x ** 2, what="d cube_sum")
 
 
-def test_numerical_gradient_of_a_scalar_input_and_ints():
-    np.testing.assert_allclose(checks.numerical_gradient(lambda v: float(v ** 2), np.array(3.0)), 6.0, rtol=1e-6)
-    np.testing.assert_allclose(checks.numerical_gradient(lambda v: float(np.sum(v * v)), np.array([1, 2])),
-                               [2.0, 4.0], rtol=1e-6)
+def test_gradcheck_passes_for_a_scalar_input_and_ints_and_large_arrays():
+    checks.gradcheck("t.gradcheck.scalar", lambda v: float(v ** 2), np.array(3.0), np.array(6.0), what="d v**2")
+    checks.gradcheck("t.gradcheck.ints", lambda v: float(np.sum(v * v)), np.array([1, 2]), np.array([2, 4]),
+                     what="d sum v**2")
+    x = checks.rng("t.gradcheck").standard_normal((40, 50))
+    calls = []
+    checks.gradcheck("t.gradcheck.large", lambda v: calls.append(1) or cube_sum(v), x, 3 * x ** 2, what="d cube_sum")
+    assert len(calls) == 16   # two evaluations per direction, not two per entry
 
 
-def test_numerical_gradient_does_not_mutate_its_input():
-    x = checks.rng("t.numgrad").standard_normal(4)
+def test_gradcheck_fails_for_a_wrong_gradient():
+    x = checks.rng("t.gradcheck").standard_normal(5)
+    with pytest.raises(checks.CheckFailed, match=r"\[t.gradcheck.2\] d cube_sum: analytic . d against central"):
+        checks.gradcheck("t.gradcheck.2", cube_sum, x, 2 * x ** 2, what="d cube_sum")
+
+
+def test_gradcheck_fails_when_one_entry_of_a_large_gradient_is_wrong():
+    x = checks.rng("t.gradcheck").standard_normal((20, 30))
+    wrong = 3 * x ** 2
+    wrong[7, 11] += 1.0
+    with pytest.raises(checks.CheckFailed):
+        checks.gradcheck("t.gradcheck.one", cube_sum, x, wrong, what="d cube_sum")
+
+
+def test_gradcheck_leaves_x_alone_when_f_mutates_its_argument():
+    x = checks.rng("t.gradcheck").standard_normal(4)
     original = x.copy()
 
     def mutating(v):
@@ -208,19 +224,8 @@ def test_numerical_gradient_does_not_mutate_its_input():
         v[...] = 0.0
         return value
 
-    np.testing.assert_allclose(checks.numerical_gradient(mutating, x), 2 * original, rtol=1e-6)
+    checks.gradcheck("t.gradcheck.mutating", mutating, x, 2 * original, what="d sum v**2")
     np.testing.assert_array_equal(x, original)
-
-
-def test_gradcheck_passes_for_the_right_gradient():
-    x = checks.rng("t.gradcheck").standard_normal(5)
-    checks.gradcheck("t.gradcheck.1", cube_sum, x, 3 * x ** 2, what="d cube_sum")
-
-
-def test_gradcheck_fails_for_a_wrong_gradient():
-    x = checks.rng("t.gradcheck").standard_normal(5)
-    with pytest.raises(checks.CheckFailed, match=r"\[t.gradcheck.2\] d cube_sum \(against finite differences\)"):
-        checks.gradcheck("t.gradcheck.2", cube_sum, x, 2 * x ** 2, what="d cube_sum")
 
 
 def test_gradcheck_fails_for_a_transposed_gradient():

@@ -223,25 +223,25 @@ def diagnose(got: Any, default: str, suspects: list[tuple[np.ndarray, str]]) -> 
     return default
 
 
-def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central finite differences of a scalar function ``f`` at ``x`` (same shape as ``x``)."""
-    x = np.array(x, dtype=np.float64, copy=True)
-    grad = np.zeros_like(x)
-    for index in np.ndindex(*x.shape):
-        saved = x[index]
-        x[index] = saved + eps
-        plus = float(f(x.copy()))
-        x[index] = saved - eps
-        minus = float(f(x.copy()))
-        x[index] = saved
-        grad[index] = (plus - minus) / (2 * eps)
-    return grad
-
-
 def gradcheck(check_id: str, f: Callable[[np.ndarray], float], x: np.ndarray, analytic: Any, what: str,
-              eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7, hint: str = "") -> None:
-    """Compare an analytic gradient with central finite differences of ``f`` at ``x``."""
+              eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7, hint: str = "",
+              directions: int = 8) -> None:
+    """Compare an analytic gradient with central differences of ``f`` at ``x`` along random unit directions.
+
+    Along a unit direction ``d``, ``(f(x + eps d) - f(x - eps d)) / (2 eps)`` approximates the directional
+    derivative ``analytic . d``: ``2 * directions`` evaluations check every entry at once, whatever the size
+    of ``x`` (the entry-by-entry gradient is 01's exercise, and it says where a gradient is wrong).
+    """
     __tracebackhide__ = True
-    numeric = numerical_gradient(f, x, eps=eps)
-    close(check_id, analytic, numeric, what=f"{what} (against finite differences)", rtol=rtol, atol=atol,
-          hint=hint)
+    x = np.array(x, dtype=np.float64)
+    gradient = compare.as_float_array(analytic)
+    if gradient is None or gradient.shape != x.shape:
+        # The shape check of close() reports it: a gradient has the shape of x.
+        close(check_id, analytic, np.zeros_like(x), what=f"{what} (a gradient has the shape of x)", hint=hint)
+        return
+    unit = rng(check_id).standard_normal((directions, *x.shape))
+    unit /= np.sqrt(np.sum(unit.reshape(directions, -1) ** 2, axis=1)).reshape(-1, *[1] * x.ndim)
+    numeric = np.array([(float(f(x + eps * d)) - float(f(x - eps * d))) / (2 * eps) for d in unit])
+    projected = np.array([float(np.sum(gradient * d)) for d in unit])
+    close(check_id, projected, numeric, rtol=rtol, atol=atol, hint=hint,
+          what=f"{what}: analytic . d against central differences along {directions} random unit directions d")

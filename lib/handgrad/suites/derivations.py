@@ -8,7 +8,6 @@ student's function left its inputs alone.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -232,10 +231,6 @@ def _smooth_objective(generator: np.random.Generator, shape: tuple[int, ...]) ->
             v = x.reshape(-1)
             return (torch.tensor(w) * torch.tanh(x)).sum() + 0.5 * v @ torch.tensor(M) @ v \
                 + (torch.tensor(c) * x ** 3).sum() / 3
-        if sys._getframe(1).f_code is checks.numerical_gradient.__code__:
-            # The course's own checker would do the exercise: the answer must compute the differences itself.
-            raise checks.CheckFailed("numerical_gradient called handgrad.checks.numerical_gradient: the exercise "
-                                     "is to write the central differences yourself")
         x = np.asarray(x, dtype=np.float64)
         if x.shape != shape:
             raise ValueError(f"f expects an array of shape {shape} (the shape of x), got {x.shape}")

@@ -164,8 +164,6 @@ for i in range(len(x)):
     minus[i] -= h
     grad[i] = (f(plus) - f(minus)) / (2 * h)
 return grad"""), {NUMERIC}),
-    "numerical gradient: delegates to the course's checks.numerical_gradient": (numeric(
-        "from handgrad import checks\nreturn checks.numerical_gradient(f, x, eps=h)"), {NUMERIC}),
     "relative error: no guard, |a - b| / |b|": (relative("return float(np.max(np.abs(a - b) / np.abs(b)))"), {RELATIVE}),
     "relative error: mean over entries, not the worst": (relative("""
 scale = np.maximum(np.abs(a), np.abs(b))

@@ -81,3 +81,26 @@ def test_live_widget_redraws_when_a_slider_moves(monkeypatch: pytest.MonkeyPatch
     controls["surface"].value = "saddle"       # a new surface brings its default learning rate
     title = widget.result.get_axes()[0].get_title()
     assert title.startswith("saddle") and "lr = 0.1" in title
+
+
+def test_moving_steps_redraws_even_when_the_paths_cannot_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lecture page's bug: on Rosenbrock with Nesterov at lr 1e-2 both paths diverge within 5 steps, so
+    500 or 450 steps drew the same picture and the steps slider looked dead. The title names the step count."""
+    pytest.importorskip("ipywidgets")
+    monkeypatch.setenv("HANDGRAD_HEADLESS", "0")
+    shown: list[object] = []
+    monkeypatch.setattr("IPython.display.display", lambda *objects, **_: shown.extend(objects))
+    widget = optimizer_paths.show()
+    controls = {child.description: child for child in widget.children if hasattr(child, "description")}
+    assert not any(controls[name].continuous_update for name in ("lr", "momentum", "steps"))  # one redraw per move
+    controls["surface"].value = "Rosenbrock"
+    controls["optimizer"].value = "Nesterov"
+    controls["lr"].value = 1e-2
+    assert len(optimizer_paths.trajectory("Rosenbrock", "GD", 1e-2, 0.9, 500)) < 10   # diverged early
+    before, images = widget.result, len(shown)
+    controls["steps"].value = 450
+    assert widget.result is not before and len(shown) == images + 1
+    title = widget.result.get_axes()[0].get_title()
+    assert "steps = 450" in title and "steps = 450" not in before.get_axes()[0].get_title()
+    assert "diverged after" in " ".join(t.get_text() for t in widget.result.get_axes()[0].get_legend().get_texts())
+    assert shown[-1].data != shown[-2].data    # the PNG the page shows changed

@@ -30,10 +30,12 @@ from matplotlib.figure import Figure
 from handgrad import live
 from handgrad.demos.figures import png as _png
 
-__all__ = ["OPTIMIZERS", "SURFACES", "Surface", "draw", "show", "static_figure", "trajectory"]
+__all__ = ["OPTIMIZERS", "STYLES", "SURFACES", "Surface", "draw", "show", "static_figure", "trajectory"]
 
 OPTIMIZERS = ("GD", "momentum", "Nesterov", "Adam")
 COLORS = {"GD": "C0", "momentum": "C1", "Nesterov": "C2", "Adam": "C3"}
+# Line style and marker per optimizer too: the paths stay apart in greyscale and for colour-blind readers.
+STYLES = {"GD": ("-", "o"), "momentum": ("--", "s"), "Nesterov": (":", "^"), "Adam": ("-.", "D")}
 # A path that leaves this box has diverged: it stops there.
 DIVERGED = 1e3
 
@@ -142,9 +144,15 @@ def _contours(ax: Axes, surface: Surface) -> None:
     ax.set_ylabel("y")
 
 
-def _path(ax: Axes, surface: Surface, path: np.ndarray, label: str, color: str, alpha: float = 1.0) -> None:
-    ax.plot(path[:, 0], path[:, 1], "-o", color=color, markersize=2, linewidth=1.2, alpha=alpha,
-            label=f"{label}: f = {_loss(surface, path[-1]):.3g} after {len(path) - 1} steps")
+def _path(ax: Axes, surface: Surface, path: np.ndarray, label: str, optimizer: str, steps: int,
+          alpha: float = 1.0) -> None:
+    """One path, styled by its optimizer; the legend says where it ended, or when it diverged."""
+    linestyle, marker = STYLES[optimizer]
+    taken = len(path) - 1
+    ending = (f"diverged after {taken} steps" if taken < steps
+              else f"f = {_loss(surface, path[-1]):.3g} after {taken} steps")
+    ax.plot(path[:, 0], path[:, 1], linestyle=linestyle, marker=marker, color=COLORS[optimizer], markersize=3,
+            markevery=max(1, taken // 25), linewidth=1.2, alpha=alpha, label=f"{label}: {ending}")
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -162,10 +170,12 @@ def draw(surface: str, optimizer: str, lr: float, momentum: float, steps: int, s
     ax = figure.subplots()
     _contours(ax, chosen)
     if optimizer != "GD":
-        _path(ax, chosen, trajectory(chosen, "GD", lr, 0.0, steps, sgd, adam), "GD, same lr", COLORS["GD"], 0.4)
-    _path(ax, chosen, trajectory(chosen, optimizer, lr, momentum, steps, sgd, adam), optimizer, COLORS[optimizer])
+        _path(ax, chosen, trajectory(chosen, "GD", lr, 0.0, steps, sgd, adam), "GD, same lr", "GD", steps, 0.4)
+    _path(ax, chosen, trajectory(chosen, optimizer, lr, momentum, steps, sgd, adam), optimizer, optimizer, steps)
     knob = "" if optimizer == "GD" else f", {'beta1' if optimizer == 'Adam' else 'momentum'} = {momentum:g}"
-    ax.set_title(f"{surface} ({chosen.formula}): {optimizer}, lr = {lr:.3g}{knob}", fontsize=10)
+    # Every control appears in the title: a moved control always changes the picture, even when the
+    # paths do not change (both diverged before the old step count, or both converged long before).
+    ax.set_title(f"{surface} ({chosen.formula}): {optimizer}, lr = {lr:.3g}{knob}, steps = {steps}", fontsize=10)
     ax.legend(loc="upper right", fontsize=8)
     figure.tight_layout()
     return figure
@@ -180,7 +190,7 @@ def static_figure(sgd: Any = None, adam: Any = None, momentum: float = 0.9) -> F
         for optimizer in reversed(OPTIMIZERS):       # GD last, on top: it is the one to beat
             lr = surface.lr[optimizer]
             path = trajectory(surface, optimizer, lr, momentum, None, sgd, adam)
-            _path(ax, surface, path, f"{optimizer} (lr {lr:g})", COLORS[optimizer])
+            _path(ax, surface, path, f"{optimizer} (lr {lr:g})", optimizer, surface.steps)
         ax.set_title(f"{surface.name}: {surface.formula}", fontsize=10)
         ax.legend(loc="lower left", fontsize=7)
     source = "your SGD and Adam" if sgd is not None and adam is not None else "torch.optim"
@@ -201,10 +211,13 @@ def show(sgd: Any = None, adam: Any = None) -> Any:
 
     surface = widgets.Dropdown(options=list(SURFACES), value="narrow valley", description="surface")
     optimizer = widgets.Dropdown(options=list(OPTIMIZERS), value="momentum", description="optimizer")
+    # continuous_update=False: one redraw when the handle is let go, not one per pixel of a drag.
     lr = widgets.FloatLogSlider(value=SURFACES["narrow valley"].lr["momentum"], base=10, min=-4, max=0.5,
-                                step=0.05, description="lr", readout_format=".2g")
-    momentum = widgets.FloatSlider(value=0.9, min=0.0, max=0.99, step=0.01, description="momentum")
-    steps = widgets.IntSlider(value=SURFACES["narrow valley"].steps, min=5, max=500, step=5, description="steps")
+                                step=0.05, description="lr", readout_format=".2g", continuous_update=False)
+    momentum = widgets.FloatSlider(value=0.9, min=0.0, max=0.99, step=0.01, description="momentum",
+                                   continuous_update=False)
+    steps = widgets.IntSlider(value=SURFACES["narrow valley"].steps, min=5, max=500, step=5, description="steps",
+                              continuous_update=False)
 
     def defaults(_: Any = None) -> None:
         """A newly picked surface or optimizer starts from its good learning rate and step count."""

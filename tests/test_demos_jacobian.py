@@ -35,7 +35,7 @@ def test_every_entry_fits_the_fixed_colour_scale() -> None:
 def test_static_figure_has_one_column_per_value_of_the_moving_logit() -> None:
     figure = jacobian.static_figure([2.0, 1.0, 0.0], index=2, values=(-1.0, 4.0))
     assert isinstance(figure, Figure)
-    axes = figure.get_axes()
+    axes = [ax for ax in figure.get_axes() if ax.get_label() != "<colorbar>"]   # a colorbar per heatmap aside
     bars, heatmaps = axes[:2], axes[2:]
     assert len(axes) == 4 and "z_2 = 4.00" in bars[1].get_title() and "z_2 = -1.00" in bars[0].get_title()
     assert all(ax.get_title() == "J[i, j] = d p_i / d z_j" for ax in heatmaps)

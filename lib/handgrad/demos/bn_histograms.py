@@ -91,10 +91,8 @@ def static_figure(X: ArrayLike, depth: int = 10, weight_scale: float = 1.0, widt
             ax.hist(a.ravel(), bins=BINS, color="C0" if row == 0 else "C2", density=True)
             ax.set_yticks([])
             ax.set_title(f"layer {number}: std {a.std():.2f}\nsaturated {saturation(a):.0%}", fontsize=8)
-            if row == 1:
-                ax.set_xlabel("sigmoid output")
-            if column == 0:
-                ax.set_ylabel(f"{label}\n(density)", fontsize=9)
+            ax.set_xlabel("sigmoid output", fontsize=8)
+            ax.set_ylabel(f"{label}\n(density)" if column == 0 else "density", fontsize=9 if column == 0 else 8)
     figure.suptitle(f"Sigmoid outputs of a {depth}-layer network of width {width}, "
                     f"W ~ N(0, {weight_scale:g}² / n_in)", fontsize=10)
     figure.tight_layout()

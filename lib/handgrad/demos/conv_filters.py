@@ -56,11 +56,11 @@ def _filter_image(kernel: np.ndarray) -> tuple[np.ndarray, str | None, float]:
         low, high = kernel.min(), kernel.max()
         return (kernel.transpose(1, 2, 0) - low) / (high - low + 1e-12), None, 1.0
     image = kernel.mean(axis=0)
-    return image, "RdBu_r", float(np.abs(image).max() + 1e-12)
+    return image, "gray", float(np.abs(image).max() + 1e-12)  # lightness-monotone: signs survive greyscale
 
 
 def filters_figure(weights: Any, title: str = "First-layer filters", columns: int = 8) -> Figure:
-    """The filters ``(out, in, k, k)`` as small images (red positive, blue negative; RGB for 3 inputs)."""
+    """The filters ``(out, in, k, k)`` as small images (bright positive, dark negative, grey zero; RGB for 3 inputs)."""
     W = as_array(weights)
     if W.ndim != 4:
         raise ValueError(f"filters_figure: expected weights of shape (out, in, k, k), got {W.shape}")

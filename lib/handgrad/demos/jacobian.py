@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike
 from handgrad import live, oracles
 from handgrad.demos.figures import new_figure, png
 
-__all__ = ["softmax_and_jacobian", "static_figure", "show"]
+__all__ = ["frame_figure", "softmax_and_jacobian", "static_figure", "show"]
 
 DEFAULT_LOGITS = (2.0, 1.0, 0.0, -1.0, 0.5)
 # One fixed colour scale for every frame, so that frames can be compared; no entry exceeds it.
@@ -41,24 +41,42 @@ def _draw(ax_probs: Axes, ax_jac: Axes, z: np.ndarray, index: int) -> None:
     """Probabilities as bars (the moving logit's class highlighted) and the Jacobian as a heatmap."""
     s, jac = softmax_and_jacobian(z)
     classes = len(z)
-    colors = ["C1" if i == index else "C0" for i in range(classes)]
-    ax_probs.bar(range(classes), s, color=colors)
+    # The moving logit's bar is hatched as well as coloured: it stays marked in greyscale.
+    bars = ax_probs.bar(range(classes), s, color=["C1" if i == index else "C0" for i in range(classes)])
+    bars[index].set_hatch("//")
     ax_probs.set_ylim(0, 1)
     ax_probs.set_xticks(range(classes), [f"p_{i}" for i in range(classes)])
+    ax_probs.set_xlabel("class i", fontsize=9)
+    ax_probs.set_ylabel("probability p_i", fontsize=9)
     ax_probs.set_title(f"softmax(z), z_{index} = {z[index]:.2f}", fontsize=10)
 
-    ax_jac.imshow(jac, cmap="RdBu_r", vmin=-COLOR_LIMIT, vmax=COLOR_LIMIT)
+    # cividis is monotone in lightness (dark: negative, light: positive), so signs survive greyscale;
+    # the colorbar's signed ticks and the numbers in the cells say the same.
+    image = ax_jac.imshow(jac, cmap="cividis", vmin=-COLOR_LIMIT, vmax=COLOR_LIMIT)
+    bar = ax_jac.figure.colorbar(image, ax=ax_jac, fraction=0.046, pad=0.04)
+    bar.ax.tick_params(labelsize=7)
     ax_jac.set_xticks(range(classes), [f"z_{j}" for j in range(classes)])
     ax_jac.set_yticks(range(classes), [f"p_{i}" for i in range(classes)])
+    ax_jac.set_xlabel("logit z_j", fontsize=9)
+    ax_jac.set_ylabel("probability p_i", fontsize=9)
     ax_jac.set_title("J[i, j] = d p_i / d z_j", fontsize=10)
     if classes <= ANNOTATE_UP_TO:
         for (i, j), value in np.ndenumerate(jac):
             shown = f"{value:.2f}" if abs(value) >= 0.005 else "0"  # no "-0.00"
             ax_jac.text(j, i, shown, ha="center", va="center", fontsize=7,
-                        color="white" if abs(value) > 0.6 * COLOR_LIMIT else "black")
+                        color="white" if value < -0.2 * COLOR_LIMIT else "black")  # white on the dark end
     # Column `index`: how every probability responds to the logit that moves.
     ax_jac.add_patch(Rectangle((index - 0.5, -0.5), 1, classes, fill=False, edgecolor="C1", linewidth=2,
                               clip_on=False))
+
+
+def frame_figure(z: ArrayLike, index: int) -> Figure:
+    """The live widget's frame: the probabilities and the Jacobian at logits ``z``, logit ``index`` moving."""
+    figure = new_figure(8.6, 3.4)
+    ax_probs, ax_jac = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.2]})
+    _draw(ax_probs, ax_jac, np.asarray(z, dtype=np.float64), index)
+    figure.tight_layout()
+    return figure
 
 
 def static_figure(logits: ArrayLike = DEFAULT_LOGITS, index: int = 0,
@@ -97,10 +115,6 @@ def show(logits: ArrayLike = DEFAULT_LOGITS, index: int = 0,
     def redraw(moving: int, value: float) -> None:
         z = base.copy()
         z[moving] = value
-        figure = new_figure(8.0, 3.4)
-        ax_probs, ax_jac = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.2]})
-        _draw(ax_probs, ax_jac, z, moving)
-        figure.tight_layout()
-        display(png(figure))
+        display(png(frame_figure(z, moving)))
 
     display(widgets.interactive(redraw, moving=which, value=slider))

@@ -42,11 +42,16 @@ def top_images(W: ArrayLike, b: ArrayLike, images: ArrayLike, unit: int, count: 
     return np.argsort(-output, kind="stable")[:count]
 
 
-def _weights_image(ax: Any, column: np.ndarray, shape: tuple[int, int]) -> None:
-    """A weight column as an image, red positive, blue negative, symmetric colour scale."""
+def _weights_image(ax: Any, column: np.ndarray, shape: tuple[int, int]) -> Any:
+    """A weight column as an image: bright positive, dark negative, mid-grey zero (symmetric scale).
+
+    A grey map, monotone in lightness, keeps the sign readable in greyscale print and for
+    colour-blind readers (a red-blue map loses it: both of its ends are dark).
+    """
     limit = float(np.abs(column).max()) or 1.0
-    ax.imshow(column.reshape(shape), cmap="RdBu_r", vmin=-limit, vmax=limit)
+    image = ax.imshow(column.reshape(shape), cmap="gray", vmin=-limit, vmax=limit)
     ax.axis("off")
+    return image
 
 
 def unit_figure(W: ArrayLike, b: ArrayLike, images: ArrayLike, labels: ArrayLike, class_names: Sequence[str],
@@ -58,8 +63,11 @@ def unit_figure(W: ArrayLike, b: ArrayLike, images: ArrayLike, labels: ArrayLike
     figure = Figure(figsize=(12, 2.3))
     FigureCanvasAgg(figure)
     axes = figure.subplots(1, count + 1)
-    _weights_image(axes[0], W_np[:, unit], shape)
+    weights = _weights_image(axes[0], W_np[:, unit], shape)
     axes[0].set_title(f"unit {unit}: weights", fontsize=9)
+    bar = figure.colorbar(weights, ax=axes[0], fraction=0.046, pad=0.04)
+    bar.set_label("weight (+ excites)", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
     for ax, index in zip(axes[1:], top_images(W_np, b, images_np, unit, count)):
         ax.imshow(images_np[index].reshape(shape), cmap="gray")
         ax.set_title(str(class_names[int(labels_np[index])]), fontsize=9)
@@ -84,7 +92,8 @@ def grid_figure(W: ArrayLike, units: int = 24, columns: int = 8, shape: tuple[in
             ax.set_title(f"unit {unit}", fontsize=8)
         else:
             ax.axis("off")
-    figure.suptitle("First-layer weights (red: a bright pixel excites the unit, blue: it inhibits it)")
+    figure.suptitle("First-layer weights (white: a bright pixel there excites the unit, black: it inhibits it, "
+                    "grey: no effect)")
     figure.tight_layout()
     return figure
 

@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--salt", default=os.environ.get("HANDGRAD_SEED_SALT", ""),
                        help="seed salt so that each round draws new hidden-test inputs")
     grade.add_argument("--no-release", action="store_true", help="do not rebuild release/ first")
+    grade.add_argument("--force", action="store_true",
+                       help="regrade every submission (default: reuse the result of one whose inputs are unchanged)")
     args = parser.parse_args(argv)
 
     # nbgrader calls helpers (alembic) found next to this Python.
@@ -41,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     limits = Limits(cell_timeout=args.cell_timeout)
     try:
         results, facts = run_round(Path(args.course), args.assignments, jobs=args.jobs, limits=limits,
-                                   isolation=args.isolation, salt=args.salt, do_release=not args.no_release)
+                                   isolation=args.isolation, salt=args.salt, do_release=not args.no_release,
+                                   force=args.force)
     except InfrastructureError as error:
         print(f"handgrad grade: the round stopped, nothing was written: {error}", file=sys.stderr)
         return 2

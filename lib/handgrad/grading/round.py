@@ -22,9 +22,9 @@ from typing import Any
 import nbformat
 
 from handgrad import venv
-from handgrad.grading import bubblewrap, feedback, gradebook, report
+from handgrad.grading import bubblewrap, feedback, gradebook, incremental, report
 from handgrad.grading.limits import Limits
-from handgrad.grading.reference import reference_records
+from handgrad.grading.reference import lib_fingerprint, reference_records
 from handgrad.grading.results import InfrastructureError, Result
 from handgrad.grading.unit import Job, grade_one
 
@@ -99,8 +99,10 @@ def write_outputs(course: Path, results: list[Result]) -> Path:
 
 def run_round(course: Path, assignments: list[str] | None = None, jobs: int = 1, limits: Limits | None = None,
               isolation: str | None = None, salt: str = "", do_release: bool = True,
-              executor: Any = None) -> tuple[list[Result], dict[str, Any]]:
-    """The whole round; ``executor`` may be any concurrent.futures-like executor (e.g. a Dask client)."""
+              executor: Any = None, force: bool = False) -> tuple[list[Result], dict[str, Any]]:
+    """The whole round; ``executor`` may be any concurrent.futures-like executor (e.g. a Dask client).
+
+    A unit whose inputs are unchanged since the last round reuses its recorded result unless ``force``."""
     from handgrad import data
 
     course = course.resolve()
@@ -116,22 +118,37 @@ def run_round(course: Path, assignments: list[str] | None = None, jobs: int = 1,
     read_only = [data_root] if data_root else []
     # Scratch folders stay short: the kernel's unix sockets live there (paths of at most 107 bytes).
     work = Path(tempfile.mkdtemp(prefix="handgrad-"))
+    lib = lib_fingerprint()
+    reused: list[Result] = []
+    keys: dict[tuple[str, str], str | None] = {}
     try:
         job_list: list[Job] = []
         for assignment in chosen:
             env = kernel_env(assignment, data_root, salt)
-            reference = reference_records(course, assignment, limits, isolation, env, read_only,
-                                          work / f"reference-{assignment[:2]}")
+            reference: dict[str, list[dict[str, Any]]] | None = None
             for student in students:
+                key = incremental.unit_key(course, student, assignment, env, limits, isolation, lib)
+                recorded = None if force else incremental.load(course, student, assignment, key)
+                if recorded is not None:
+                    reused.append(recorded)
+                    continue
+                keys[student, assignment] = key
+                if reference is None:   # only an assignment with something to grade needs its reference
+                    reference = reference_records(course, assignment, limits, isolation, env, read_only,
+                                                  work / f"reference-{assignment[:2]}")
                 job_list.append(Job(student, assignment, str(course / "source" / assignment / f"{assignment}.ipynb"),
                                     str(course / "submitted"), f"{student}/{assignment}/{assignment}.ipynb",
                                     str(work / str(len(job_list))), reference, limits, isolation, env,
                                     tuple(str(p) for p in read_only)))
-        results = grade_all(job_list, jobs, executor)
+        graded = grade_all(job_list, jobs, executor)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    results = graded + reused
     results.sort(key=lambda r: (r.student, r.assignment))
     facts = report.summary(results)
     facts["isolation"] = isolation
+    facts["graded"], facts["reused"] = len(graded), len(reused)
     facts["report"] = str(write_outputs(course, results))
+    for result in graded:   # recorded only once every output is written: a stopped round reuses nothing new
+        incremental.store(course, result, keys[result.student, result.assignment])
     return results, facts

@@ -81,14 +81,22 @@ def browser(chromium: str) -> Iterator[Any]:
         launched.close()
 
 
+@pytest.fixture(scope="session")
+def context(browser: Any) -> Iterator[Any]:
+    """One browser context for the run (its cache keeps JupyterLab's scripts between notebooks); each
+    JupyterLab page opens in a workspace of its own, so no tab of an earlier notebook comes back."""
+    opened = browser.new_context(viewport={"width": 1400, "height": 1000})
+    opened.set_default_timeout(60_000)
+    yield opened
+    opened.close()
+
+
 @pytest.fixture
-def page(browser: Any, server: jupyter.Server) -> Iterator[Any]:
-    """A fresh page (own context) per notebook; its kernel is shut down afterwards."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(60_000)
+def page(context: Any, server: jupyter.Server) -> Iterator[Any]:
+    """A fresh page per notebook; the page is closed and its kernel shut down afterwards."""
     opened = context.new_page()
     yield opened
-    context.close()
+    opened.close()
     server.shutdown_kernels()
 
 

@@ -68,12 +68,27 @@ CELLS = """() => {
   });
 }"""
 
-KERNEL_IDLE = """() => {
+# True once the kernel has been idle, with no cell queued, for ``settle`` ms: checked in the page at
+# each poll of wait_for_function (no round trip to Python per check).
+KERNEL_SETTLED = """(settle) => {
   const panel = window.jupyterapp.shell.currentWidget;
   const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
   const busy = Array.from(panel.content.node.querySelectorAll('.jp-InputPrompt'))
     .some((p) => p.textContent.includes('*'));
-  return !!kernel && kernel.status === 'idle' && !busy;
+  if (!kernel || kernel.status !== 'idle' || busy) { window.__handgradQuietSince = null; return false; }
+  window.__handgradQuietSince = window.__handgradQuietSince || performance.now();
+  return performance.now() - window.__handgradQuietSince >= settle;
+}"""
+
+# A fingerprint of the image(s) inside an interact's Output ('' when none).
+PICTURE = """(w) => Array.from(w.querySelectorAll('.widget-output img'))
+  .map((i) => i.src.length + ':' + i.src.slice(-200)).join('|')"""
+
+# True once the interact's picture differs from the one before (and is not empty).
+PICTURE_CHANGED = """([w, before]) => {
+  const now = Array.from(w.querySelectorAll('.widget-output img'))
+    .map((i) => i.src.length + ':' + i.src.slice(-200)).join('|');
+  return now !== '' && now !== before;
 }"""
 
 # What the widget views show: every progress bar, every interact (controls, image, text).
@@ -128,25 +143,25 @@ class NotebookPage:
     def open(self, url: str, timeout: float = 240.0) -> None:
         """Load the notebook and wait until its kernel is idle."""
         self.page.goto(url, wait_until="domcontentloaded", timeout=timeout * 1000)
-        self.page.wait_for_function(READY, timeout=timeout * 1000, polling=500)
+        self.page.wait_for_function(READY, timeout=timeout * 1000, polling=100)
 
     def cells(self) -> list[dict[str, Any]]:
         """The cells of the notebook model (with outputs)."""
         return list(self.page.evaluate(CELLS))
 
-    def wait_idle(self, timeout: float = 600.0, settle: float = 0.75) -> None:
-        """Wait until the kernel is idle and no cell is queued, and stays so for ``settle`` seconds."""
-        deadline = time.monotonic() + timeout
-        quiet_since: float | None = None
-        while time.monotonic() < deadline:
-            if self.page.evaluate(KERNEL_IDLE):
-                quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since >= settle:
-                    return
-            else:
-                quiet_since = None
-            time.sleep(0.25)
-        raise TimeoutError(f"the kernel was still busy after {timeout:.0f} s")
+    def wait_idle(self, timeout: float = 600.0, settle: float = 0.2) -> None:
+        """Wait until the kernel is idle and no cell is queued, and stays so for ``settle`` seconds.
+
+        The run command's promise already resolves when its cells are done; the short settle covers
+        the widget messages that arrive just after the last reply.
+        """
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        self.page.evaluate("() => { window.__handgradQuietSince = null; }")
+        try:
+            self.page.wait_for_function(KERNEL_SETTLED, arg=settle * 1000, timeout=timeout * 1000, polling=100)
+        except PlaywrightTimeout:
+            raise TimeoutError(f"the kernel was still busy after {timeout:.0f} s") from None
 
     def run_all(self, timeout: float = 900.0) -> Run:
         """Run every code cell top to bottom; after a cell that raises, go on with the next one.
@@ -205,29 +220,41 @@ class NotebookPage:
                     self.page.mouse.down()
                     self.page.mouse.move(x + step, y, steps=5)
                     self.page.mouse.up()
-                    time.sleep(0.3)
-                    if readout.inner_text() != readout_before:
+                    if self._readout_changed(readout, readout_before):
                         break
             changed = self._wait_picture_change(view, before, timeout)
             if not changed:
                 problems.append(f"moving '{label}' did not redraw the figure within {timeout:.0f} s")
         return problems
 
+    def _readout_changed(self, readout: Locator, before: str, timeout: float = 2.0) -> bool:
+        """Wait (briefly) for a slider's readout to show a value other than ``before``."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            readout.element_handle().wait_for_element_state("visible", timeout=timeout * 1000)
+            self.page.wait_for_function("([node, before]) => node.innerText !== before",
+                                        arg=[readout.element_handle(), before], timeout=timeout * 1000, polling=50)
+            return True
+        except PlaywrightTimeout:
+            return False
+
     def _picture(self, view: Locator) -> str:
         """A fingerprint of the image(s) inside an interact's Output ('' when none)."""
-        return str(view.evaluate("""(w) => Array.from(w.querySelectorAll('.widget-output img'))
-            .map((i) => i.src.length + ':' + i.src.slice(-200)).join('|')"""))
+        return str(view.evaluate(PICTURE))
 
     def _wait_picture_change(self, view: Locator, before: str, timeout: float) -> bool:
-        """Wait for the kernel to settle and the picture to differ from ``before``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            now = self._picture(view)
-            if now and now != before:
-                self.wait_idle(timeout=max(deadline - time.monotonic(), 5.0))
-                return True
-            time.sleep(0.25)
-        return False
+        """Wait for the picture to differ from ``before`` (in the page, no sleeps), then for the kernel to settle."""
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        started = time.monotonic()
+        try:
+            self.page.wait_for_function(PICTURE_CHANGED, arg=[view.element_handle(), before],
+                                        timeout=timeout * 1000, polling=100)
+        except PlaywrightTimeout:
+            return False
+        self.wait_idle(timeout=max(timeout - (time.monotonic() - started), 5.0))
+        return True
 
     def screenshot(self, path: str, focus: Locator | None = None) -> None:
         """Save what the screen shows, scrolled to ``focus`` (e.g. the first widget) when given."""

@@ -95,10 +95,12 @@ PICTURE_CHANGED = """([w, before]) => {
 WIDGETS = """() => {
   const panel = window.jupyterapp.shell.currentWidget;
   const cellOf = (node) => panel.content.widgets.findIndex((w) => w.node === node.closest('.jp-Cell'));
-  const bars = Array.from(panel.content.node.querySelectorAll('.widget-progress')).map((bar) => {
+  // ipywidgets 8 marks a progress bar's view widget-hprogress (or widget-vprogress), its filled part progress-bar.
+  const bars = Array.from(panel.content.node.querySelectorAll('.widget-hprogress, .widget-vprogress')).map((bar) => {
     const inner = bar.querySelector('.progress-bar');
     const box = bar.closest('.widget-hbox, .widget-box') || bar;
-    return {cell: cellOf(bar), width: inner ? inner.style.width : null,
+    const filled = inner ? (bar.classList.contains('widget-vprogress') ? inner.style.height : inner.style.width) : null;
+    return {cell: cellOf(bar), width: filled,
             danger: !!bar.querySelector('.progress-bar-danger'), text: box.innerText};
   });
   const interacts = Array.from(panel.content.node.querySelectorAll('.widget-interact')).map((w) => ({

@@ -92,7 +92,7 @@ def test_notebook_in_browser(interface: str, folder: str, page: Any, server: Any
         counts = (f"run {run.seconds:.0f} s in {run.rounds} round(s); errors {stopped}; live curves {curves}; "
                   f"progress bars {len(run.widgets['bars'])}; widgets {len(run.widgets['interacts'])}; "
                   f"controls moved {moved}")
-        focus = page.locator(".jp-Notebook .widget-interact, .jp-Notebook .widget-progress")
+        focus = page.locator(".jp-Notebook .widget-interact, .jp-Notebook .widget-hprogress")
         nb.screenshot(str(shot), focus=focus)
         for problem in problems:
             print(f"{name}: PROBLEM {problem}")

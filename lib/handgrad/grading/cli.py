@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from handgrad import venv
 from handgrad.grading import report
 from handgrad.grading.limits import Limits
 from handgrad.grading.results import InfrastructureError
 from handgrad.grading.round import run_round
+
+
+def dask_client(address: str) -> Any:
+    """A client of the Dask cluster at ``address``; no reachable scheduler stops the round (nothing written)."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=30)
+    except OSError as error:
+        raise InfrastructureError(f"no Dask scheduler at {address}: {error}") from error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--no-release", action="store_true", help="do not rebuild release/ first")
     grade.add_argument("--force", action="store_true",
                        help="regrade every submission (default: reuse the result of one whose inputs are unchanged)")
+    grade.add_argument("--scheduler", metavar="ADDRESS",
+                       help="grade each student on this Dask cluster (e.g. tcp://host:8786) instead of here")
     args = parser.parse_args(argv)
 
     # nbgrader calls helpers (alembic) found next to this Python.
@@ -42,9 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     limits = Limits(cell_timeout=args.cell_timeout)
     try:
-        results, facts = run_round(Path(args.course), args.assignments, jobs=args.jobs, limits=limits,
-                                   isolation=args.isolation, salt=args.salt, do_release=not args.no_release,
-                                   force=args.force)
+        with contextlib.ExitStack() as stack:
+            executor = stack.enter_context(dask_client(args.scheduler)) if args.scheduler else None
+            results, facts = run_round(Path(args.course), args.assignments, jobs=args.jobs, limits=limits,
+                                       isolation=args.isolation, salt=args.salt, do_release=not args.no_release,
+                                       force=args.force, executor=executor)
     except InfrastructureError as error:
         print(f"handgrad grade: the round stopped, nothing was written: {error}", file=sys.stderr)
         return 2

@@ -26,9 +26,11 @@ from handgrad.grading import bubblewrap, feedback, gradebook, incremental, repor
 from handgrad.grading.limits import Limits
 from handgrad.grading.reference import lib_fingerprint, reference_records
 from handgrad.grading.results import InfrastructureError, Result
+from handgrad.grading.submission import read_bytes
 from handgrad.grading.unit import Job, grade_one
 
 ASSIGNMENT_ENV = "HANDGRAD_ASSIGNMENT"   # tells the kernel which assignment it grades
+DASK_RETRIES = 3                         # a unit whose worker died is run again, up to this many times
 
 
 def kernel_env(assignment: str, data_root: Path | None, salt: str) -> dict[str, str]:
@@ -64,15 +66,33 @@ def discover(course: Path, assignments: list[str] | None) -> tuple[list[str], li
     return chosen, students
 
 
-def grade_all(job_list: list[Job], jobs: int, executor: Any = None) -> list[Result]:
-    """Every job's result; the first InfrastructureError cancels what has not started and propagates."""
+def is_dask(executor: Any) -> bool:
+    """A Dask client (it retries a unit whose worker died, and may lose one)."""
+    return type(executor).__module__.startswith("distributed")
+
+
+def grade_all(job_list: list[Job], jobs: int, executor: Any = None) -> tuple[list[Result], dict[str, str]]:
+    """Every job's result, and the units a cluster lost (student/assignment -> why); the first
+    InfrastructureError cancels what has not started and propagates."""
     if executor is None and jobs <= 1:
-        return [grade_one(job) for job in job_list]
+        return [grade_one(job) for job in job_list], {}
     pool = executor or concurrent.futures.ProcessPoolExecutor(max_workers=jobs,
                                                                mp_context=multiprocessing.get_context("spawn"))
-    futures = [pool.submit(grade_one, job) for job in job_list]
+    # On a cluster a worker that dies mid-unit costs a retry on another worker (pure=False: never a cached result).
+    options = {"retries": DASK_RETRIES, "pure": False} if is_dask(pool) else {}
+    futures = [pool.submit(grade_one, job, **options) for job in job_list]
+    results, lost = [], {}
     try:
-        return [future.result() for future in futures]
+        for job, future in zip(job_list, futures):
+            try:
+                results.append(future.result())
+            except InfrastructureError:
+                raise
+            except Exception as error:   # noqa: BLE001 - the cluster lost the unit: a fault of ours, not a grade
+                if not options:
+                    raise
+                lost[f"{job.student}/{job.assignment}"] = f"{type(error).__name__}: {str(error)[:300]}"
+        return results, lost
     finally:
         for future in futures:
             future.cancel()
@@ -126,6 +146,7 @@ def run_round(course: Path, assignments: list[str] | None = None, jobs: int = 1,
         for assignment in chosen:
             env = kernel_env(assignment, data_root, salt)
             reference: dict[str, list[dict[str, Any]]] | None = None
+            instructor = (course / "source" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8")
             for student in students:
                 key = incremental.unit_key(course, student, assignment, env, limits, isolation, lib)
                 recorded = None if force else incremental.load(course, student, assignment, key)
@@ -136,11 +157,10 @@ def run_round(course: Path, assignments: list[str] | None = None, jobs: int = 1,
                 if reference is None:   # only an assignment with something to grade needs its reference
                     reference = reference_records(course, assignment, limits, isolation, env, read_only,
                                                   work / f"reference-{assignment[:2]}")
-                job_list.append(Job(student, assignment, str(course / "source" / assignment / f"{assignment}.ipynb"),
-                                    str(course / "submitted"), f"{student}/{assignment}/{assignment}.ipynb",
-                                    str(work / str(len(job_list))), reference, limits, isolation, env,
-                                    tuple(str(p) for p in read_only)))
-        graded = grade_all(job_list, jobs, executor)
+                relative = f"{student}/{assignment}/{assignment}.ipynb"
+                job_list.append(Job(student, assignment, instructor, read_bytes(course / "submitted", Path(relative)),
+                                    relative, reference, limits, isolation, env, tuple(str(p) for p in read_only)))
+        graded, lost = grade_all(job_list, jobs, executor)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results = graded + reused
@@ -148,6 +168,7 @@ def run_round(course: Path, assignments: list[str] | None = None, jobs: int = 1,
     facts = report.summary(results)
     facts["isolation"] = isolation
     facts["graded"], facts["reused"] = len(graded), len(reused)
+    facts["grader_faults"] = lost   # units a cluster lost: nothing recorded for them, the next round grades them
     facts["report"] = str(write_outputs(course, results))
     for result in graded:   # recorded only once every output is written: a stopped round reuses nothing new
         incremental.store(course, result, keys[result.student, result.assignment])

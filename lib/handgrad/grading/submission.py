@@ -103,7 +103,11 @@ def parse(raw: bytes) -> Submission:
 
 def read_submission(root: Path, relative: Path) -> Submission:
     """The notebook at ``root/relative`` (``root`` is the course's submitted/ folder), or why there is none."""
-    raw = read_bytes(root, relative)
+    return decode(read_bytes(root, relative), relative)
+
+
+def decode(raw: Submission | bytes, relative: Path) -> Submission:
+    """What :func:`read_bytes` gave -> the notebook, or why there is none (a unit decodes on its worker)."""
     if isinstance(raw, Submission):
         return raw
     if len(raw) > MAX_BYTES:

@@ -1,14 +1,15 @@
-"""The unit of work of a round: one student's notebook for one assignment, files in, a result out.
+"""The unit of work of a round: one student's notebook for one assignment, values in, a result out.
 
-:func:`grade_one` reads the submission, rebuilds it on the instructor's notebook, runs it in
-the sandbox and judges every graded cell. It writes nothing but its own scratch folder, so a
-process pool or any distributed executor can run it. Whatever the student's file or code
-does becomes a status; an exception from the grader's own code stops the round.
+:func:`grade_one` decodes the submission the trusted process read, rebuilds it on the instructor's
+notebook, runs it in the sandbox and judges every graded cell. It reads no course file and writes
+nothing but its own scratch folder, so a process pool or a cluster's worker can run it. Whatever the
+student's file or code does becomes a status; an exception from the grader's own code stops the round.
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -28,19 +29,19 @@ from handgrad.grading.results import (
     ReviewItem,
     Status,
 )
-from handgrad.grading.submission import read_submission
+from handgrad.grading.submission import Submission, decode
 
 
 @dataclass(frozen=True)
 class Job:
-    """Everything one student's grading needs, as plain values (picklable)."""
+    """Everything one student's grading needs, as plain values (picklable, and no path of the course:
+    a worker of a cluster grades it without the course folder)."""
 
     student: str
     assignment: str
-    instructor: str                    # path of the instructor (source) notebook
-    submitted: str                     # the course's submitted/ folder
-    relative: str                      # the student's notebook inside it: <student>/<id>/<id>.ipynb
-    workdir: str                       # scratch folder for this job only
+    instructor: str                    # the instructor (source) notebook file's text
+    submission: Submission | bytes     # the student's file as the trusted process read it (or why it is refused)
+    relative: str                      # the student's notebook as the messages name it: <student>/<id>/<id>.ipynb
     reference: dict[str, list[dict[str, Any]]]   # grade_id -> records of the reference run
     limits: Limits
     isolation: str
@@ -63,8 +64,8 @@ def grade_one(job: Job) -> Result:
 def _grade(job: Job) -> Result:
     """Read, rebuild, run and judge (see :func:`grade_one`)."""
     started = time.monotonic()
-    instructor = nbformat.read(job.instructor, as_version=4)
-    submission = read_submission(Path(job.submitted), Path(job.relative))
+    instructor = nbformat.reads(job.instructor, as_version=4)
+    submission = decode(job.submission, Path(job.relative))
     if submission.notebook is None:
         result = Result(job.student, job.assignment, submission.status, submission.reason)
         for cell in rebuild.graded_cells(instructor):
@@ -86,7 +87,8 @@ def _grade(job: Job) -> Result:
 
 def _run(job: Job, notebook: nbformat.NotebookNode) -> list[CellRun]:
     """Run the rebuilt notebook in the sandbox; one retry, as a kernel that cannot start is our failure."""
-    workdir = Path(job.workdir)
+    # A scratch folder of this unit on the machine that runs it (short: the kernel's unix sockets live there).
+    workdir = Path(tempfile.mkdtemp(prefix="hg-"))
     try:
         for attempt in range(2):
             shutil.rmtree(workdir, ignore_errors=True)

@@ -4,6 +4,7 @@ worker killed during a unit changes no grade."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import os
 import shutil
@@ -19,6 +20,8 @@ from typing import Any
 import pytest
 
 from handgrad import venv
+from handgrad.grading import incremental
+from handgrad.grading import round as grading_round
 from handgrad.grading.round import run_round
 
 ID = "03_loss"
@@ -110,3 +113,31 @@ def kill_a_busy_worker(client: Any, finished: Callable[[], bool]) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+class LosingClient:
+    """A stand-in for a Dask client whose cluster loses every unit it is given (retries used up)."""
+
+    __module__ = "distributed.client"
+
+    def __init__(self) -> None:
+        self.options: list[dict[str, Any]] = []
+
+    def submit(self, function: Callable[..., Any], *args: Any, **options: Any) -> concurrent.futures.Future:
+        self.options.append(options)
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        future.set_exception(distributed.comm.CommClosedError("the connection to the scheduler was lost"))
+        return future
+
+
+def test_a_unit_the_cluster_loses_is_a_grader_fault_never_a_grade(course_copy: Callable[..., Path],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", venv.on_path()["PATH"])   # nbgrader's gradebook runs alembic from the venv
+    monkeypatch.setattr(grading_round, "reference_records", lambda *args, **kwargs: {})   # no kernel needed here
+    folder = course_copy(f"source/{ID}", f"submitted/reference/{ID}")
+    client = LosingClient()
+    results, facts = run_round(folder, [ID], do_release=False, executor=client)
+    assert results == [] and list(facts["grader_faults"]) == [f"reference/{ID}"]
+    assert "CommClosedError" in facts["grader_faults"][f"reference/{ID}"]
+    assert client.options == [{"retries": 3, "pure": False}]
+    assert not incremental.cache_path(folder, "reference", ID).exists()   # the next round grades it

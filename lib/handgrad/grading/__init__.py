@@ -9,8 +9,9 @@
   ``output_limiter``, ``bubblewrap`` (the sandbox prefix), ``jail`` (resource limits), ``limits``.
 - ``reference``: the instructor's own run, whose records the judge trusts (cached).
 - ``judge``: records -> one ``CellVerdict`` per graded cell, decided outside the kernel.
-- ``unit``: ``grade_one``, one student and assignment, files in, a ``Result`` out.
+- ``unit``: ``grade_one``, one student and assignment, values in (no course path), a ``Result`` out;
+  ``incremental``: a unit whose inputs are unchanged reuses its recorded result.
 - ``feedback``, ``gradebook``, ``report``: what the student, nbgrader and the instructor get.
-- ``round``: the orchestration (release, references, all units, then every write at once);
-  ``cli``: ``handgrad grade``.
+- ``round``: the orchestration (release, references, all units here, in a pool or on a Dask
+  cluster, then every write at once); ``cli``: ``handgrad grade``.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -85,13 +86,29 @@ def test_a_finished_round_prints_the_table_the_review_list_and_the_summary(
     monkeypatch.setattr(round, "write_outputs", lambda course, results: course / "reports" / "grades.csv")
     assert grade(course) == 0
     out = capsys.readouterr().out
-    assert "buggy          02_activations   test_tanh                       0/2     error:NameError" in out
-    assert "TOTAL (autograded)              2/4" in out
+    # Default: one row per student and assignment, with its faults counted by label.
+    assert ["buggy", ID, "2/4", "1.0", "error:NameError", "x1"] in [line.split() for line in out.splitlines()]
+    assert "test_tanh" not in out and "TOTAL (autograded)" not in out
     assert "to review (1)" in out and "buggy/02_activations cell 'relu' line 2: uses the garbage collector" in out
     summary = json.loads(out.split("summary: ", 1)[1])
     assert summary["faults"] == {"error:NameError": 2} and summary["students"] == 2
     assert summary["to_review"] == [{"student": "buggy", "assignment": ID, "cell": "relu", "line": 2,
                                      "code": "gc.collect()", "reason": "uses the garbage collector"}]
+    assert grade(course, "--detail") == 0
+    out = capsys.readouterr().out
+    assert "buggy          02_activations   test_tanh                       0/2     error:NameError" in out
+    assert "TOTAL (autograded)              2/4" in out
+
+
+def test_the_summary_table_lists_a_submission_without_faults_and_one_not_graded() -> None:
+    stream = io.StringIO()
+    clean = Result("alice", ID, Status.OK, cells=[CellVerdict("test_relu", 2.0, 2.0, Status.OK, "ok"),
+                                                  CellVerdict("q_why", 1.0, 0.0, Status.MANUAL, "by hand")])
+    report.print_table([clean, Result("bob", ID, Status.MISSING, "no notebook")], stream)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3
+    assert lines[1].split() == ["alice", ID, "2/2", "0.0", "-"]
+    assert lines[2].endswith("- [missing: no notebook]")
 
 
 def test_the_csv_writes_one_row_per_cell_with_the_status_label(tmp_path: Path) -> None:

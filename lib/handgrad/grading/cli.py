@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="regrade every submission (default: reuse the result of one whose inputs are unchanged)")
     grade.add_argument("--scheduler", metavar="ADDRESS",
                        help="grade each student on this Dask cluster (e.g. tcp://host:8786) instead of here")
+    grade.add_argument("--detail", action="store_true",
+                       help="print one table row per graded cell (default: one per student and assignment)")
     args = parser.parse_args(argv)
 
     # nbgrader calls helpers (alembic) found next to this Python.
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"handgrad grade: the round stopped on a bug of the grader, nothing was written:\n"
               f"{traceback.format_exc()}", file=sys.stderr)
         return 2
-    report.print_table(results)
+    report.print_table(results, detail=args.detail)
     report.print_review(results)
     facts["seconds"] = round(time.monotonic() - started, 1)
     print("\nsummary: " + json.dumps(facts))

@@ -26,9 +26,23 @@ def write_csv(path: Path, results: list[Result]) -> None:
                                  f"{cell.max_score:g}", cell.label])
 
 
-def print_table(results: list[Result], stream: TextIO | None = None) -> None:
-    """The grade table: one line per graded cell, then a total per student and assignment."""
+def faults_text(result: Result) -> str:
+    """The cells that lost points for a fault, by label and count (``-`` when none)."""
+    faults = Counter(cell.label for cell in result.cells if cell.status not in (Status.OK, Status.MANUAL))
+    return ", ".join(f"{label} x{count}" for label, count in sorted(faults.items())) or "-"
+
+
+def print_table(results: list[Result], stream: TextIO | None = None, detail: bool = False) -> None:
+    """The grade table: one line per student and assignment, or per graded cell too with ``detail``."""
     stream = stream or sys.stdout
+    if not detail:
+        # A real class has tens of thousands of cells: the default is one line per submission.
+        print(f"{'student':14s} {'assignment':16s} {'score':>9s}  {'seconds':>7s}  faults", file=stream)
+        for result in results:
+            note = f" [{result.status.value}: {result.reason}]" if result.status is not Status.OK else ""
+            print(f"{result.student:14s} {result.assignment:16s} {result.score():>4g}/{result.autograded_max():<4g}  "
+                  f"{result.seconds:>7.1f}  {faults_text(result)}{note}", file=stream)
+        return
     print(f"{'student':14s} {'assignment':16s} {'cell':28s} {'score':>9s}  status", file=stream)
     for result in results:
         for cell in result.cells:

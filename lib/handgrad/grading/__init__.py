@@ -13,5 +13,5 @@
   ``incremental``: a unit whose inputs are unchanged reuses its recorded result.
 - ``feedback``, ``gradebook``, ``report``: what the student, nbgrader and the instructor get.
 - ``round``: the orchestration (release, references, all units here, in a pool or on a Dask
-  cluster, then every write at once); ``cli``: ``handgrad grade``.
+  cluster, then every write at once; ``progress``: its bar on a terminal); ``cli``: ``handgrad grade``.
 """

@@ -22,7 +22,7 @@ from typing import Any
 import nbformat
 
 from handgrad import venv
-from handgrad.grading import bubblewrap, feedback, gradebook, incremental, report
+from handgrad.grading import bubblewrap, feedback, gradebook, incremental, progress, report
 from handgrad.grading.limits import Limits
 from handgrad.grading.reference import lib_fingerprint, reference_records
 from handgrad.grading.results import InfrastructureError, Result
@@ -75,13 +75,19 @@ def grade_all(job_list: list[Job], jobs: int, executor: Any = None) -> tuple[lis
     """Every job's result, and the units a cluster lost (student/assignment -> why); the first
     InfrastructureError cancels what has not started and propagates."""
     if executor is None and jobs <= 1:
-        return [grade_one(job) for job in job_list], {}
+        with progress.bar(len(job_list)) as ticks:
+            done = []
+            for job in job_list:
+                done.append(grade_one(job))
+                ticks.update(1)
+            return done, {}
     pool = executor or concurrent.futures.ProcessPoolExecutor(max_workers=jobs,
                                                                mp_context=multiprocessing.get_context("spawn"))
     # On a cluster a worker that dies mid-unit costs a retry on another worker (pure=False: never a cached result).
     options = {"retries": DASK_RETRIES, "pure": False} if is_dask(pool) else {}
     futures = [pool.submit(grade_one, job, **options) for job in job_list]
     results, lost = [], {}
+    ticks = progress.bar(len(job_list))
     try:
         for job, future in zip(job_list, futures):
             try:
@@ -92,8 +98,10 @@ def grade_all(job_list: list[Job], jobs: int, executor: Any = None) -> tuple[lis
                 if not options:
                     raise
                 lost[f"{job.student}/{job.assignment}"] = f"{type(error).__name__}: {str(error)[:300]}"
+            ticks.update(1)
         return results, lost
     finally:
+        ticks.close()
         for future in futures:
             future.cancel()
         if executor is None:

@@ -1,6 +1,7 @@
 """Write the sample submissions in submitted/ from release/ and source/.
 
-    python tools/make_samples.py
+    python tools/make_samples.py            # every released assignment
+    python tools/make_samples.py 05_batchnorm 06_mlp   # only these
 
 `reference`: the release with the instructor's solution cells (full marks);
 `blank`: the untouched release (zero, no crash);
@@ -11,6 +12,7 @@ tests/test_samples.py proves the files are what this script writes.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import sys
 from pathlib import Path
@@ -47,10 +49,18 @@ def samples(assignment: str) -> dict[str, nbformat.NotebookNode]:
 
 
 def main() -> None:
-    """Write every sample of every released assignment."""
-    for folder in sorted((COURSE / "release").iterdir()):
-        for student, notebook in samples(folder.name).items():
-            path = COURSE / "submitted" / student / folder.name / f"{folder.name}.ipynb"
+    """Write the samples of the assignments named on the command line (all released ones by default)."""
+    released = sorted(folder.name for folder in (COURSE / "release").iterdir())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
+                        help=f"assignment ids (default: all of {', '.join(released)})")
+    chosen = parser.parse_args().assignments or released
+    unknown = sorted(set(chosen) - set(released))
+    if unknown:
+        parser.error(f"no released assignment named {', '.join(unknown)}")
+    for assignment in chosen:
+        for student, notebook in samples(assignment).items():
+            path = COURSE / "submitted" / student / assignment / f"{assignment}.ipynb"
             path.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(notebook, str(path))
             print(f"wrote {path.relative_to(COURSE)}")

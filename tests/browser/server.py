@@ -61,10 +61,10 @@ class Server:
 
     def shutdown_kernels(self) -> None:
         """Shut down every kernel, so that the next notebook starts on a quiet machine."""
-        for session in self.api("GET", "sessions") or []:  # type: ignore[union-attr]
-            self.api("DELETE", f"sessions/{session['id']}")
-        for kernel in self.api("GET", "kernels") or []:  # type: ignore[union-attr]
-            self.api("DELETE", f"kernels/{kernel['id']}")
+        for kind in ("sessions", "kernels"):
+            listed = self.api("GET", kind)
+            for entry in listed if isinstance(listed, list) else []:
+                self.api("DELETE", f"{kind}/{entry['id']}")
 
     def stop(self) -> None:
         """Stop the server (and its kernels)."""

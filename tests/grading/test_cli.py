@@ -1,4 +1,5 @@
-"""`handgrad grade`: the table, the review list and the summary; exit 2 and nothing written when the round stops."""
+"""`handgrad grade`: the table, the review list and the summary; exit 2 and nothing written when the round stops,
+3 when units were lost to grader faults."""
 
 from __future__ import annotations
 
@@ -98,6 +99,23 @@ def test_a_finished_round_prints_the_table_the_review_list_and_the_summary(
     out = capsys.readouterr().out
     assert "buggy          02_activations   test_tanh                       0/2     error:NameError" in out
     assert "TOTAL (autograded)              2/4" in out
+
+
+def test_a_round_with_units_lost_to_grader_faults_exits_3_and_names_them(
+        course: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    def losing_round(*args, **kwargs):
+        graded = Result("reference", ID, Status.OK, cells=[CellVerdict("test_relu", 2.0, 2.0, Status.OK, "ok")])
+        return [graded], {"graded": 1, "grader_faults": {f"buggy/{ID}": "CommClosedError: worker lost"}}
+    monkeypatch.setattr(cli, "run_round", losing_round)
+    assert grade(course) == 3
+    captured = capsys.readouterr()
+    assert "reference" in captured.out and '"grader_faults": {"buggy/' in captured.out   # the grades still print
+    assert "1 unit(s) lost to grader faults" in captured.err and f"buggy/{ID}: CommClosedError" in captured.err
+
+
+def test_a_round_without_grader_faults_exits_0(course: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "run_round", lambda *args, **kwargs: ([], {"graded": 0, "grader_faults": {}}))
+    assert grade(course) == 0
 
 
 def test_the_summary_table_lists_a_submission_without_faults_and_one_not_graded() -> None:

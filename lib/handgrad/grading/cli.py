@@ -30,10 +30,15 @@ def dask_client(address: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line and run the round; exit 0 when it finished, 2 when it stopped (nothing written)."""
+    """Parse the command line and run the round; exit 0 when it finished, 2 when it stopped (nothing written),
+    3 when it finished but some units were lost to grader faults (graded again by the next round)."""
     parser = argparse.ArgumentParser(prog="handgrad", description="handgrad course tools")
     commands = parser.add_subparsers(dest="command", required=True)
-    grade = commands.add_parser("grade", help="release, grade every submission in a sandbox, feedback, report")
+    grade = commands.add_parser("grade", help="release, grade every submission in a sandbox, feedback, report",
+                                epilog="exit status: 0 the round finished; 2 it stopped and wrote nothing; "
+                                       "3 it finished and wrote its grades, but some students' units were lost "
+                                       "to grader faults (listed on stderr; not graded, never a zero: the next "
+                                       "round grades them)")
     grade.add_argument("--course", default=".", help="the course folder (default: the current one)")
     grade.add_argument("--assignment", action="append", dest="assignments", metavar="ID",
                        help="grade only this assignment (repeatable; default: all of source/)")
@@ -74,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     report.print_review(results)
     facts["seconds"] = round(time.monotonic() - started, 1)
     print("\nsummary: " + json.dumps(facts))
+    if facts.get("grader_faults"):
+        print(f"handgrad grade: {len(facts['grader_faults'])} unit(s) lost to grader faults, not graded "
+              f"(never a zero; run the round again to grade them):", file=sys.stderr)
+        for unit_name, why in facts["grader_faults"].items():
+            print(f"  {unit_name}: {why}", file=sys.stderr)
+        return 3
     return 0
 
 

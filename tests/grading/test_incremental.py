@@ -87,3 +87,26 @@ def test_the_key_covers_salt_limits_isolation_and_no_plain_file_has_one(course_c
     assert key != incremental.unit_key(course, "reference", ID, env, Limits(), "bubblewrap")
     assert incremental.unit_key(course, "ann", ID, env, Limits(), "limits") is None
     assert incremental.unit_key(course, "bob", ID, env, Limits(), "limits") is None
+
+
+def test_the_key_covers_package_versions_and_the_data_files(course_copy: Callable[..., Path], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    course = course_copy(f"source/{ID}", f"submitted/reference/{ID}")
+    data_root = tmp_path / "fashion-mnist"
+    data_root.mkdir()
+    (data_root / "train-images-idx3-ubyte.gz").write_bytes(b"images")
+
+    def key() -> str | None:
+        environment = incremental.environment_fingerprint(data_root)
+        return incremental.unit_key(course, "reference", ID, {}, Limits(), "limits", environment=environment)
+
+    before = key()
+    assert before is not None and key() == before          # nothing changed: the same key
+    real_version = incremental.importlib.metadata.version
+    monkeypatch.setattr(incremental.importlib.metadata, "version",
+                        lambda name: "99.0" if name == "torch" else real_version(name))
+    assert key() != before                                   # a new torch: regraded
+    monkeypatch.undo()
+    assert key() == before
+    (data_root / "train-images-idx3-ubyte.gz").write_bytes(b"other images")
+    assert key() != before                                   # new data: regraded

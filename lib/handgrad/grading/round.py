@@ -146,7 +146,7 @@ def run_round(course: Path, assignments: list[str] | None = None, jobs: int = 1,
     read_only = [data_root] if data_root else []
     # Scratch folders stay short: the kernel's unix sockets live there (paths of at most 107 bytes).
     work = Path(tempfile.mkdtemp(prefix="handgrad-"))
-    lib = lib_fingerprint()
+    lib, environment = lib_fingerprint(), incremental.environment_fingerprint(data_root)
     reused: list[Result] = []
     keys: dict[tuple[str, str], str | None] = {}
     try:
@@ -156,7 +156,7 @@ def run_round(course: Path, assignments: list[str] | None = None, jobs: int = 1,
             reference: dict[str, list[dict[str, Any]]] | None = None
             instructor = (course / "source" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8")
             for student in students:
-                key = incremental.unit_key(course, student, assignment, env, limits, isolation, lib)
+                key = incremental.unit_key(course, student, assignment, env, limits, isolation, lib, environment)
                 recorded = None if force else incremental.load(course, student, assignment, key)
                 if recorded is not None:
                     reused.append(recorded)

@@ -32,11 +32,15 @@ def test_make_grade_on_the_samples(graded_samples: tuple[Path, str]) -> None:
     assert all((student, assignment) in rows
                for student in ("reference", "blank", "buggy") for assignment in ASSIGNMENTS)
     totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    blank_statuses: set[str] = set()
     with open(course / "reports" / "grades.csv") as stream:
         for row in csv.DictReader(stream):
+            if row["student"] == "blank" and row["status"] != "manual":
+                blank_statuses.add(row["status"])
             if row["status"] != "manual":
                 totals[(row["student"], row["assignment"])][0] += float(row["score"])
                 totals[(row["student"], row["assignment"])][1] += float(row["max_score"])
+    assert blank_statuses == {"not_attempted"}      # the untouched release: nothing attempted, nothing crashed
     for assignment in ASSIGNMENTS:
         score, maximum = totals[("reference", assignment)]
         assert score == maximum > 0, assignment

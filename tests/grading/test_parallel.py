@@ -24,3 +24,6 @@ def test_round_on_a_local_dask_cluster(course_copy: Callable[..., Path]) -> None
     assert facts["not_graded"] == {}
     totals = {r.student: r.score() for r in results}
     assert totals == {"reference": 11.0, "blank": 0.0, "buggy": 8.0}
+    labels = {r.student: {cell.label for cell in r.cells} for r in results}
+    assert labels["blank"] == {"not_attempted"}      # every graded cell of the untouched release
+    assert "not_attempted" not in labels["reference"] | labels["buggy"]

@@ -23,7 +23,7 @@ from handgrad.grading.reference import lib_fingerprint
 from handgrad.grading.results import CellVerdict, Result, ReviewItem, Status
 from handgrad.grading.submission import read_bytes
 
-FORMAT = 1   # bumped when the stored form of a Result changes: older entries are then regraded
+FORMAT = 2   # bumped when the stored form or the statuses of a Result change: older entries are then regraded
 # What a notebook's kernel imports, directly or to run it: a new version can change a grade.
 PACKAGES = ("numpy", "torch", "torchvision", "matplotlib", "ipywidgets", "ipykernel", "jupyter_client",
             "nbclient", "nbformat", "nbgrader")

@@ -15,6 +15,7 @@ class Status(str, enum.Enum):
     """Every status a graded cell can get in a round; :data:`MEANING` says what each means."""
 
     OK = "ok"
+    NOT_ATTEMPTED = "not_attempted"
     FAILED = "failed"
     ERROR = "error"
     TIMEOUT = "timeout"
@@ -35,6 +36,7 @@ class Status(str, enum.Enum):
 # What each status means; for the statuses of a run that went wrong, also the student's message.
 MEANING: dict[Status, str] = {
     Status.OK: "the cell ran cleanly and every check matched the reference outside the kernel: full points",
+    Status.NOT_ATTEMPTED: "the solution cell this test checks is still the released stub (not attempted): 0 points",
     Status.FAILED: "a check found a wrong value (the message says which, never the expected values)",
     Status.ERROR: "the cell raised an exception (written error:<Exception>, e.g. error:CheckFailed)",
     Status.TIMEOUT: "the cell ran past its time limit and was interrupted",

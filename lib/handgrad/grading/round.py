@@ -22,7 +22,7 @@ from typing import Any
 import nbformat
 
 from handgrad import venv
-from handgrad.grading import bubblewrap, feedback, gradebook, incremental, progress, report
+from handgrad.grading import bubblewrap, feedback, gradebook, incremental, progress, rebuild, report
 from handgrad.grading.limits import Limits
 from handgrad.grading.reference import lib_fingerprint, reference_records
 from handgrad.grading.results import InfrastructureError, Result
@@ -31,6 +31,16 @@ from handgrad.grading.unit import Job, grade_one
 
 ASSIGNMENT_ENV = "HANDGRAD_ASSIGNMENT"   # tells the kernel which assignment it grades
 DASK_RETRIES = 3                         # a unit whose worker died is run again, up to this many times
+
+
+def released_stubs(course: Path, assignment: str) -> dict[str, str]:
+    """Solution grade_id -> its source in release/ (what an untouched notebook holds); empty without a release."""
+    path = course / "release" / assignment / f"{assignment}.ipynb"
+    if not path.is_file():
+        return {}
+    notebook = nbformat.read(str(path), as_version=4)
+    return {rebuild.nbgrader_meta(cell)["grade_id"]: cell.source for cell in notebook.cells
+            if rebuild.nbgrader_meta(cell).get("solution")}
 
 
 def kernel_env(assignment: str, data_root: Path | None, salt: str) -> dict[str, str]:
@@ -154,6 +164,7 @@ def run_round(course: Path, assignments: list[str] | None = None, jobs: int = 1,
         for assignment in chosen:
             env = kernel_env(assignment, data_root, salt)
             reference: dict[str, list[dict[str, Any]]] | None = None
+            stubs = released_stubs(course, assignment)
             instructor = (course / "source" / assignment / f"{assignment}.ipynb").read_text(encoding="utf-8")
             for student in students:
                 key = incremental.unit_key(course, student, assignment, env, limits, isolation, lib, environment)
@@ -167,7 +178,8 @@ def run_round(course: Path, assignments: list[str] | None = None, jobs: int = 1,
                                                   work / f"reference-{assignment[:2]}")
                 relative = f"{student}/{assignment}/{assignment}.ipynb"
                 job_list.append(Job(student, assignment, instructor, read_bytes(course / "submitted", Path(relative)),
-                                    relative, reference, limits, isolation, env, tuple(str(p) for p in read_only)))
+                                    relative, reference, limits, isolation, env, tuple(str(p) for p in read_only),
+                                    stubs))
         graded, lost = grade_all(job_list, jobs, executor)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ class Job:
     isolation: str
     env: dict[str, str]
     read_only: tuple[str, ...] = ()
+    stubs: dict[str, str] = field(default_factory=dict)   # solution grade_id -> its source in the release
 
 
 def grade_one(job: Job) -> Result:
@@ -116,8 +117,29 @@ def _verdicts(job: Job, rebuilt: rebuild.Rebuilt, runs: dict[int, CellRun]) -> l
         if not rebuild.is_autograded(cell):
             verdicts.append(CellVerdict(grade_id, points, 0.0, Status.MANUAL, "graded by hand"))
         else:
-            verdicts.append(judge_cell(grade_id, points, runs[index], job.reference.get(grade_id, [])))
+            verdict = judge_cell(grade_id, points, runs[index], job.reference.get(grade_id, []))
+            verdicts.append(_not_attempted(job, rebuilt, verdict) or verdict)
     return verdicts
+
+
+def _normalised(source: str) -> str:
+    """A cell's source with blank lines and trailing spaces dropped (an editor's accidents)."""
+    return "\n".join(line.rstrip() for line in source.splitlines() if line.strip())
+
+
+def _not_attempted(job: Job, rebuilt: rebuild.Rebuilt, verdict: CellVerdict) -> CellVerdict | None:
+    """A failed test whose solution cell is still exactly the released stub: status not_attempted, else None."""
+    if verdict.status not in (Status.FAILED, Status.ERROR):
+        return None
+    for cell in rebuilt.notebook.cells:
+        solution = rebuild.nbgrader_meta(cell).get("grade_id")
+        if (rebuild.nbgrader_meta(cell).get("solution") and solution in job.stubs
+                and verdict.grade_id in rebuild.tests_after(rebuilt.notebook, solution)):
+            if _normalised(cell.source) == _normalised(job.stubs[solution]):
+                return CellVerdict(verdict.grade_id, verdict.max_score, 0.0, Status.NOT_ATTEMPTED,
+                                   f"not attempted: the solution cell '{solution}' is as released")
+            return None
+    return None
 
 
 def _review(job: Job, rebuilt: rebuild.Rebuilt, verdicts: list[CellVerdict]) -> list[ReviewItem]:

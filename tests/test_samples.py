@@ -49,3 +49,25 @@ def test_make_grade_on_the_samples(graded_samples: tuple[Path, str]) -> None:
         feedback = (course / "feedback" / "buggy" / assignment / f"{assignment}.html").read_text()
         assert "BEGIN HIDDEN TESTS" not in feedback and "handgrad.suites" not in feedback
         assert "FAILED" in feedback
+
+
+def test_the_class_report_matches_the_grades_csv(graded_samples: tuple[Path, str]) -> None:
+    course, _ = graded_samples
+    passed: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    with open(course / "reports" / "grades.csv") as stream:
+        for row in csv.DictReader(stream):
+            if row["status"] != "manual":
+                passed[(row["assignment"], row["grade_id"])][0] += row["status"] == "ok"
+                passed[(row["assignment"], row["grade_id"])][1] += 1
+    reported: dict[tuple[str, str], list[int]] = {}
+    assignment = ""
+    for line in (course / "reports" / "class_report.md").read_text().splitlines():
+        if line.startswith("## "):
+            assignment = line[3:]
+        elif line.startswith("| test_"):
+            cell, _, counts = (part.strip() for part in line.strip("|").split("|")[:3])
+            reported[(assignment, cell)] = [int(n) for n in counts.split("/")]
+    assert reported == dict(passed)
+    for assignment in ASSIGNMENTS:
+        for figure in ("scores", "pass_rates"):
+            assert (course / "reports" / "class_report" / f"{assignment}_{figure}.png").stat().st_size > 1000

@@ -11,7 +11,8 @@
 - ``judge``: records -> one ``CellVerdict`` per graded cell, decided outside the kernel.
 - ``unit``: ``grade_one``, one student and assignment, values in (no course path), a ``Result`` out;
   ``incremental``: a unit whose inputs are unchanged reuses its recorded result.
-- ``feedback``, ``gradebook``, ``report``: what the student, nbgrader and the instructor get.
+- ``feedback``, ``gradebook``, ``report``, ``class_report``: what the student, nbgrader and the instructor
+  get (the class report: score distribution, pass rates and the most common failures per cell).
 - ``round``: the orchestration (release, references, all units here, in a pool or on a Dask
   cluster, then every write at once; ``progress``: its bar on a terminal); ``cli``: ``handgrad grade``.
 """

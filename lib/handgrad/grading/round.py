@@ -22,7 +22,7 @@ from typing import Any
 import nbformat
 
 from handgrad import venv
-from handgrad.grading import bubblewrap, feedback, gradebook, incremental, progress, rebuild, report
+from handgrad.grading import bubblewrap, class_report, feedback, gradebook, incremental, progress, rebuild, report
 from handgrad.grading.limits import Limits
 from handgrad.grading.reference import lib_fingerprint, reference_records
 from handgrad.grading.results import InfrastructureError, Result
@@ -119,7 +119,8 @@ def grade_all(job_list: list[Job], jobs: int, executor: Any = None) -> tuple[lis
 
 
 def write_outputs(course: Path, results: list[Result]) -> Path:
-    """Gradebook, autograded notebooks, feedback and reports/grades.csv; pages are rendered before any write."""
+    """Gradebook, autograded notebooks, feedback, reports/grades.csv and the class report; pages are rendered
+    before any write."""
     pages = {feedback.feedback_path(course, result): feedback.html(result) for result in results}
     gradebook.record_in_gradebook(course, results)
     for result in results:
@@ -132,6 +133,7 @@ def write_outputs(course: Path, results: list[Result]) -> Path:
         path.write_text(page, encoding="utf-8")
     csv_path = course / "reports" / "grades.csv"
     report.write_csv(csv_path, results)
+    class_report.write(course / "reports", results)
     return csv_path
 
 

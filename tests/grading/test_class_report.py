@@ -35,6 +35,9 @@ def test_the_same_mistake_with_other_numbers_counts_once() -> None:
     assert class_report.failure_key(CellVerdict("t", 2.0, 0.0, Status.ERROR, "NameError: name 'W2' is not defined",
                                                 "NameError")) == "NameError: name 'W#' is not defined"
     assert class_report.failure_key(CellVerdict("t", 2.0, 0.0, Status.TIMEOUT, "")) == "timeout"
+    hint_with_numbers = "[03.ce] forward: largest error 0.5.\n  hint: take log softmax as x - logsumexp(x), 1 - p"
+    assert class_report.failure_key(CellVerdict("t", 2.0, 0.0, Status.FAILED, hint_with_numbers)) == \
+        "[03.ce] take log softmax as x - logsumexp(x), 1 - p"
 
 
 def test_the_report_counts_passes_and_lists_failures_most_common_first(tmp_path: Path) -> None:

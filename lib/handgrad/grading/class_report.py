@@ -22,15 +22,18 @@ NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
 def failure_key(cell: CellVerdict) -> str:
-    """A failed cell's mistake in words: its check id and hint (numbers blanked), else its status."""
+    """A failed cell's mistake in words: its check id and hint, else its first line with the numbers blanked
+    (the values of one student's run), else its status."""
     if cell.status is Status.NOT_ATTEMPTED:
         return "not attempted"
     if cell.status not in (Status.FAILED, Status.ERROR) or not cell.message.strip():
         return cell.label
     check = re.match(r"\[([^\]]+)\]\s*", cell.message)
     hint = re.search(r"hint: (.+)", cell.message)
-    text = hint.group(1) if hint else cell.message[check.end() if check else 0:].splitlines()[0]
-    text = NUMBER.sub("#", text.strip())          # the same mistake with other numbers counts once
+    if hint:        # a hint is the check's fixed text: the numbers in it are part of the advice
+        text = hint.group(1).strip()
+    else:           # the same mistake with other numbers counts once
+        text = NUMBER.sub("#", cell.message[check.end() if check else 0:].splitlines()[0].strip())
     return f"[{check.group(1)}] {text}" if check else text
 
 
@@ -94,7 +97,8 @@ def write(reports: Path, results: list[Result]) -> Path:
     lines = ["# Class report", "",
              "Written by every `handgrad grade` round from the same verdicts as `grades.csv`: per assignment, "
              "the autograded scores, each graded cell's pass rate and its most common failures, as the "
-             "students' feedback words them (numbers blanked so that the same mistake counts once). "
+             "students' feedback words them (the check's hint, or the message with its numbers blanked, so "
+             "that the same mistake counts once). "
              "Written answers are graded by hand and are not in it.", ""]
     for assignment in sorted({r.assignment for r in results}):
         ours = [r for r in results if r.assignment == assignment]

@@ -128,7 +128,8 @@ def _normalised(source: str) -> str:
 
 
 def _not_attempted(job: Job, rebuilt: rebuild.Rebuilt, verdict: CellVerdict) -> CellVerdict | None:
-    """A failed test whose solution cell is still exactly the released stub: status not_attempted, else None."""
+    """A failed test whose solution cell is still the released stub (up to blank lines and trailing spaces):
+    status not_attempted, else None."""
     if verdict.status not in (Status.FAILED, Status.ERROR):
         return None
     for cell in rebuilt.notebook.cells:

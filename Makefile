@@ -14,7 +14,7 @@ grade: setup
 test: setup
 	$(BIN)/ruff check lib tests tools benchmarks
 	$(BIN)/mypy lib/handgrad
-	$(BIN)/python -m pytest -q -p no:cacheprovider --ignore=tests/browser
+	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 setup: $(VENV)/.installed system-packages browser-packages
 
@@ -28,8 +28,8 @@ browser-packages:
 	  else echo "note: not root or no apt-get: chromium missing, the browser tests will be skipped"; fi; \
 	fi
 
-# The browser suite alone (not yet part of `make test`: it still finds known failures, see issue 13):
-# every notebook run in JupyterLab 4 and Notebook 7 (screenshots in reports/browser/).
+# The browser suite alone (`make test` runs it too): every notebook run in JupyterLab 4 and Notebook 7
+# (screenshots in reports/browser/).
 test-browser: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
 

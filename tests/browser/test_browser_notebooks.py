@@ -1,18 +1,16 @@
 """Every notebook opened, run and looked at in a real browser: JupyterLab 4 and Notebook 7 (and the lecture page).
 
-For each reference solution (both interfaces) and each release notebook (JupyterLab; Notebook 7
-too with HANDGRAD_BROWSER_FULL=1): run every cell, wait for the kernel to go idle, then check
-what a person would: no error output (the release: only the NotImplementedError of its open
-exercises), every live training figure changed during training and ends with its final
-numbers, every progress bar reached 100 %, every lecture widget shows a figure inside its own
-view and each of its sliders and dropdowns redraws it. A screenshot per notebook goes to
-``reports/browser/``. Notebooks train on small subsets (NBGRADER_EXECUTION=autograde).
-Run alone with ``make test-browser``.
+For each reference solution and each release notebook, in JupyterLab 4 and in Notebook 7: run every
+cell, wait for the kernel to go idle, then check what a person would: no error output (the release:
+only the NotImplementedError of its open exercises), every live training figure changed during
+training and ends with its final numbers, every progress bar reached 100 %, every lecture widget
+shows a figure inside its own view and each of its sliders and dropdowns redraws it. A screenshot
+per notebook goes to ``reports/browser/``. Notebooks train on small subsets
+(NBGRADER_EXECUTION=autograde). Part of ``make test``; run alone with ``make test-browser``.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -32,13 +30,10 @@ TRACEBACK = re.compile(r"Traceback|\b\w+(Error|Exception)\b:")
 
 
 def cases() -> list[Any]:
-    """(interface, folder): reference in both interfaces, release in JupyterLab (both with HANDGRAD_BROWSER_FULL=1)."""
-    full = os.environ.get("HANDGRAD_BROWSER_FULL", "") not in ("", "0")
+    """(interface, folder): every release and reference notebook in both interfaces, then the lecture page."""
     found = []
     for folder in notebooks():
         for interface in ("lab", "notebook"):
-            if interface == "notebook" and folder.startswith("release/") and not full:
-                continue
             found.append(pytest.param(interface, folder, id=f"{interface}-{folder.replace('/', '-')}"))
     return found + [pytest.param("lab", "lecture", id="lab-lecture")]  # `make lecture`'s page, JupyterLab only
 

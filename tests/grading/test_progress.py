@@ -6,8 +6,10 @@ import io
 
 import pytest
 
-from handgrad.grading import progress, round
+from handgrad.grading import dispatch, progress
+from handgrad.grading.limits import Limits
 from handgrad.grading.results import Result, Status
+from handgrad.grading.unit import Job
 
 
 class Terminal(io.StringIO):
@@ -50,6 +52,7 @@ def test_a_sequential_round_ticks_once_per_graded_notebook(monkeypatch: pytest.M
             self.n += n
 
     monkeypatch.setattr(progress, "bar", Recording)
-    monkeypatch.setattr(round, "grade_one", lambda job: Result(job, "a", Status.OK))
-    results, lost = round.grade_all(["s1", "s2"], jobs=1)   # type: ignore[list-item]
+    monkeypatch.setattr(dispatch, "grade_one", lambda job: Result(job.student, job.assignment, Status.OK))
+    jobs = [Job(student, "a", "", b"", "", {}, Limits(), "limits", {}) for student in ("s1", "s2")]
+    results, lost = dispatch.grade_all(jobs, jobs=1)
     assert [r.student for r in results] == ["s1", "s2"] and lost == {} and counts == [2]

@@ -1,8 +1,8 @@
 """One grading round: release, grade every student in a sandbox, then gradebook, feedback, report.
 
 The per-student work is :func:`handgrad.grading.unit.grade_one` (files in, a result out),
-run one by one, in a process pool (``jobs``) or on any ``concurrent.futures``-style
-executor. Only this process writes the gradebook, ``autograded/``, ``feedback/`` and
+run by :mod:`handgrad.grading.dispatch` one by one, in a process pool (``jobs``) or on any
+``concurrent.futures``-style executor. Only this process writes the gradebook, ``autograded/``, ``feedback/`` and
 ``reports/grades.csv``, once, after every student was graded. Any failure of the round
 itself (a grader bug, a broken reference, no sandbox) raises :class:`InfrastructureError`
 before anything is written: it never becomes a student's zero.
@@ -10,8 +10,6 @@ before anything is written: it never becomes a student's zero.
 
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
 import shutil
 import subprocess
 import sys
@@ -22,15 +20,15 @@ from typing import Any
 import nbformat
 
 from handgrad import venv
-from handgrad.grading import bubblewrap, class_report, feedback, gradebook, incremental, progress, rebuild, report
+from handgrad.grading import bubblewrap, class_report, feedback, gradebook, incremental, rebuild, report
+from handgrad.grading.dispatch import grade_all
 from handgrad.grading.limits import Limits
 from handgrad.grading.reference import lib_fingerprint, reference_records
 from handgrad.grading.results import InfrastructureError, Result
 from handgrad.grading.submission import read_bytes
-from handgrad.grading.unit import Job, grade_one
+from handgrad.grading.unit import Job
 
 ASSIGNMENT_ENV = "HANDGRAD_ASSIGNMENT"   # tells the kernel which assignment it grades
-DASK_RETRIES = 3                         # a unit whose worker died is run again, up to this many times
 
 
 def released_stubs(course: Path, assignment: str) -> dict[str, str]:
@@ -74,48 +72,6 @@ def discover(course: Path, assignments: list[str] | None) -> tuple[list[str], li
     # A link in place of a student's folder is listed too: grading then rejects it, never follows it.
     students = sorted(p.name for p in submitted.iterdir() if p.is_dir() or p.is_symlink()) if submitted.exists() else []
     return chosen, students
-
-
-def is_dask(executor: Any) -> bool:
-    """A Dask client (it retries a unit whose worker died, and may lose one)."""
-    return type(executor).__module__.startswith("distributed")
-
-
-def grade_all(job_list: list[Job], jobs: int, executor: Any = None) -> tuple[list[Result], dict[str, str]]:
-    """Every job's result, and the units a cluster lost (student/assignment -> why); the first
-    InfrastructureError cancels what has not started and propagates."""
-    if executor is None and jobs <= 1:
-        with progress.bar(len(job_list)) as ticks:
-            done = []
-            for job in job_list:
-                done.append(grade_one(job))
-                ticks.update(1)
-            return done, {}
-    pool = executor or concurrent.futures.ProcessPoolExecutor(max_workers=jobs,
-                                                               mp_context=multiprocessing.get_context("spawn"))
-    # On a cluster a worker that dies mid-unit costs a retry on another worker (pure=False: never a cached result).
-    options = {"retries": DASK_RETRIES, "pure": False} if is_dask(pool) else {}
-    futures = [pool.submit(grade_one, job, **options) for job in job_list]
-    results, lost = [], {}
-    ticks = progress.bar(len(job_list))
-    try:
-        for job, future in zip(job_list, futures):
-            try:
-                results.append(future.result())
-            except InfrastructureError:
-                raise
-            except Exception as error:   # noqa: BLE001 - the cluster lost the unit: a fault of ours, not a grade
-                if not options:
-                    raise
-                lost[f"{job.student}/{job.assignment}"] = f"{type(error).__name__}: {str(error)[:300]}"
-            ticks.update(1)
-        return results, lost
-    finally:
-        ticks.close()
-        for future in futures:
-            future.cancel()
-        if executor is None:
-            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def write_outputs(course: Path, results: list[Result]) -> Path:

@@ -25,6 +25,8 @@ from handgrad.grading.results import CellRun, Status
 
 # The most record bytes read after one cell: a kernel cannot make the trusted process read without end.
 MAX_RECORD_BYTES = 64 << 20
+# The file in the work folder the check helpers append their records to.
+RECORDS = "records.jsonl"
 
 
 def new_records(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
@@ -46,21 +48,33 @@ def new_records(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
     return list(record.parse(chunk.decode("utf-8", errors="replace"))), offset + len(chunk)
 
 
-def run_notebook(notebook: nbformat.NotebookNode, workdir: Path, limits: Limits, env: dict[str, str],
-                 isolation: str, read_only: list[Path] | None = None) -> list[CellRun]:
-    """Execute every code cell of ``notebook`` (in place: outputs are filled) and say what happened to each."""
+def prepare(workdir: Path, limits: Limits, env: dict[str, str], isolation: str,
+            read_only: list[Path] | None = None) -> Runner:
+    """A kernel runner for the work folder (created, the sandbox user's), not started and with no notebook yet."""
     workdir.mkdir(parents=True, exist_ok=True)
     if os.getuid() == 0:
         os.chown(workdir, SANDBOX_UID, SANDBOX_UID)
-    records_path = workdir / "records.jsonl"
-    kernel_env = {**env, record.ENV_VAR: str(records_path)}
-    runner = Runner(notebook, workdir, limits, kernel_env, isolation, read_only or [])
+    kernel_env = {**env, record.ENV_VAR: str(workdir / RECORDS)}
+    return Runner(nbformat.v4.new_notebook(), workdir, limits, kernel_env, isolation, read_only or [])
+
+
+def run_notebook(notebook: nbformat.NotebookNode, workdir: Path, limits: Limits, env: dict[str, str],
+                 isolation: str, read_only: list[Path] | None = None,
+                 launched: Runner | None = None) -> list[CellRun]:
+    """Execute every code cell of ``notebook`` (in place: outputs are filled) and say what happened to each;
+    ``launched``: a kernel :func:`prepare` made for this work folder and launched ahead, not yet used."""
+    runner = launched or prepare(workdir, limits, env, isolation, read_only)
+    runner.adopt(notebook)
+    records_path = workdir / RECORDS
     runs = [CellRun(index=i) for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
     deadline = time.monotonic() + limits.notebook_budget
     succeeded: list[int] = []
     offset = 0
-    runner.start()
     try:
+        if launched is None:
+            runner.start()
+        else:
+            runner.connect()
         for run in runs:
             if time.monotonic() > deadline:
                 run.status = Status.BUDGET

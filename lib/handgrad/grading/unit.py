@@ -18,7 +18,7 @@ from typing import Any
 
 import nbformat
 
-from handgrad.grading import feedback, rebuild, sandbox
+from handgrad.grading import ahead, feedback, rebuild, sandbox
 from handgrad.grading.judge import judge_cell
 from handgrad.grading.limits import Limits
 from handgrad.grading.results import (
@@ -48,6 +48,7 @@ class Job:
     env: dict[str, str]
     read_only: tuple[str, ...] = ()
     stubs: dict[str, str] = field(default_factory=dict)   # solution grade_id -> its source in the release
+    ahead: bool = False                # this process will grade another unit like it: launch that kernel now
 
 
 def grade_one(job: Job) -> Result:
@@ -87,22 +88,27 @@ def _grade(job: Job) -> Result:
 
 
 def _run(job: Job, notebook: nbformat.NotebookNode) -> list[CellRun]:
-    """Run the rebuilt notebook in the sandbox; one retry, as a kernel that cannot start is our failure."""
-    # A scratch folder of this unit on the machine that runs it (short: the kernel's unix sockets live there).
-    workdir = Path(tempfile.mkdtemp(prefix="hg-"))
-    try:
-        for attempt in range(2):
+    """Run the rebuilt notebook in the sandbox, in the kernel launched ahead for it if there is one; one
+    retry, in a fresh kernel, as a kernel that cannot start is our failure."""
+    setup = ahead.Setup.of(job.limits, job.env, job.isolation, job.read_only)
+    launched = ahead.take(setup)
+    if job.ahead:
+        ahead.launch(setup)        # the next unit's kernel imports while this one runs
+    for attempt in range(2):
+        # A scratch folder of this unit on the machine that runs it (short: the kernel's unix sockets live there).
+        workdir = launched.workdir if launched else Path(tempfile.mkdtemp(prefix="hg-"))
+        try:
+            return sandbox.run_notebook(notebook, workdir, job.limits, job.env, job.isolation,
+                                        [Path(p) for p in job.read_only],
+                                        launched=launched.runner if launched else None)
+        except RuntimeError as error:
+            if attempt == 1:
+                raise InfrastructureError(f"the sandbox failed twice for {job.student}/{job.assignment}: "
+                                          f"{error}") from error
+        finally:
+            launched = None
             shutil.rmtree(workdir, ignore_errors=True)
-            try:
-                return sandbox.run_notebook(notebook, workdir, job.limits, job.env, job.isolation,
-                                            [Path(p) for p in job.read_only])
-            except RuntimeError as error:
-                if attempt == 1:
-                    raise InfrastructureError(f"the sandbox failed twice for {job.student}/{job.assignment}: "
-                                              f"{error}") from error
-        raise AssertionError("unreachable")
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    raise AssertionError("unreachable")
 
 
 def _verdicts(job: Job, rebuilt: rebuild.Rebuilt, runs: dict[int, CellRun]) -> list[CellVerdict]:

@@ -10,6 +10,8 @@ import gzip
 import os
 import pickle
 import struct
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -355,3 +357,45 @@ def test_real_fashion_mnist_from_debian(isolated: Path, monkeypatch: pytest.Monk
     assert np.isfinite(X).all()
     # The training-set constants standardise the test split to roughly zero mean, unit std.
     assert abs(X.mean()) < 0.1 and abs(X.std() - 1.0) < 0.1
+
+
+# --- read_idx: the MNIST family without torchvision --------------------------------------
+
+def test_read_idx_matches_torchvision_on_the_tiny_files(isolated: Path) -> None:
+    write_mnist_like(isolated / "root")
+    raw = isolated / "root" / "FashionMNIST" / "raw"
+    theirs = torchvision.datasets.FashionMNIST(str(isolated / "root"), train=True, download=False)
+    np.testing.assert_array_equal(data.read_idx(raw / "train-images-idx3-ubyte"), theirs.data.numpy())
+    np.testing.assert_array_equal(data.read_idx(raw / "train-labels-idx1-ubyte"), theirs.targets.numpy())
+
+
+@pytest.mark.skipif(not REAL_DEBIAN.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_read_idx_matches_torchvision_on_the_real_fashion_mnist(tmp_path: Path) -> None:
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in IDX_NAMES:      # torchvision wants all four
+        (raw / name).write_bytes(gzip.decompress((REAL_DEBIAN / f"{name}.gz").read_bytes()))
+    theirs = torchvision.datasets.FashionMNIST(str(tmp_path), train=False, download=False)
+    images = data.read_idx(raw / "t10k-images-idx3-ubyte")
+    assert images.shape == (10000, 28, 28)
+    np.testing.assert_array_equal(images, theirs.data.numpy())
+    np.testing.assert_array_equal(data.read_idx(raw / "t10k-labels-idx1-ubyte"), theirs.targets.numpy())
+
+
+def test_read_idx_names_a_file_that_is_not_idx_or_is_cut_short(tmp_path: Path) -> None:
+    (tmp_path / "text").write_bytes(b"hello, world")
+    with pytest.raises(ValueError, match="not an idx file"):
+        data.read_idx(tmp_path / "text")
+    (tmp_path / "short").write_bytes(idx_images(np.zeros((3, 28, 28), np.uint8))[:-5])
+    with pytest.raises(ValueError, match=r"holds 2347 values, its header says \(3, 28, 28\)"):
+        data.read_idx(tmp_path / "short")
+
+
+def test_loading_fashion_mnist_does_not_import_torchvision(isolated: Path) -> None:
+    # A grading kernel would pay about 1.2 s for it: the idx files are read here.
+    write_mnist_like(isolated / "root")
+    root = str(isolated / "root")
+    script = (f"import sys\nfrom handgrad import data\ndata.load_arrays('fashion-mnist', root={root!r})\n"
+              "print('torchvision' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

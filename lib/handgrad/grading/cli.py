@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--course", default=".", help="the course folder (default: the current one)")
     grade.add_argument("--assignment", action="append", dest="assignments", metavar="ID",
                        help="grade only this assignment (repeatable; default: all of source/)")
-    grade.add_argument("--jobs", type=int, default=1, help="students graded in parallel (default 1)")
+    grade.add_argument("--jobs", type=int, default=1,
+                       help="students graded in parallel (default 1); under bubblewrap each keeps about two cores "
+                            "busy (its notebook and the next kernel's imports): use about half the cores")
     grade.add_argument("--cell-timeout", type=float, default=Limits.cell_timeout,
                        help="seconds per cell before it is interrupted")
     grade.add_argument("--isolation", choices=["bubblewrap", "limits"], default=None,

@@ -247,7 +247,7 @@ def _raw(name: str, split: str, root: str | os.PathLike | None) -> tuple[np.ndar
     folder = find(name, root)  # first: it also rejects an unknown name
     if name in ("fashion-mnist", "mnist"):   # the files torchvision reads, read the way it reads them
         prefix = "train" if split == "train" else "t10k"
-        raw = folder / REQUIRED_FILES[name][0].split("/raw/")[0] / "raw"
+        raw = (folder / REQUIRED_FILES[name][0]).parent
         images = read_idx(raw / f"{prefix}-images-idx3-ubyte")[:, None, :, :]
         return images, read_idx(raw / f"{prefix}-labels-idx1-ubyte").astype(np.int64)
     dataset = _torchvision_class(name)(str(folder), train=split == "train", download=False)

@@ -25,7 +25,7 @@ from handgrad.grading.output_limiter import LimitedClient
 from handgrad.grading.results import Status
 
 # What every kernel imports before its notebook runs (ipykernel's exec_lines: no cell, no execution count):
-# the slow imports all notebooks make (about 3 s here), so a kernel launched ahead is ready at once.
+# the slow imports all notebooks make (about 2 s here), so a kernel launched ahead is ready at once.
 PRELOAD = "import numpy, torch, matplotlib.pyplot, ipywidgets, handgrad.checks, handgrad.data"
 
 

@@ -36,8 +36,10 @@ def own_temp_folder(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def notebook(*sources: str) -> nbformat.NotebookNode:
+    """Code cells, each a graded one (a unit runs nothing after the last graded cell)."""
     made = nbformat.v4.new_notebook()
-    made.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    made.cells = [nbformat.v4.new_code_cell(source, metadata={"nbgrader": {"grade": True, "grade_id": f"t{i}"}})
+                  for i, source in enumerate(sources)]
     return made
 
 
@@ -99,3 +101,4 @@ def test_each_unit_runs_in_a_fresh_kernel_and_nothing_is_left_behind() -> None:
     assert waiting[0] is not None and waiting[1] is not None and waiting[0] != waiting[1]
     assert waiting[2] is None                                   # the last unit launched nothing
     assert scratch_folders() == before                          # every scratch folder removed
+

@@ -10,6 +10,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from handgrad.grading import feedback
 from handgrad.grading.results import CellVerdict, Result, Status
 
+RELEASE_03 = Path(__file__).resolve().parents[2] / "release" / "03_loss" / "03_loss.ipynb"
 HIDDEN = "### BEGIN HIDDEN TESTS\nsecret_oracle = 'torch.relu'\n### END HIDDEN TESTS"
 
 
@@ -61,6 +62,22 @@ def test_the_summary_says_score_cells_notes_and_reason() -> None:
     page = feedback.html(result)
     assert "Autograded score" in page and "error:CheckFailed" in page
     assert "secret_oracle" not in page and "BEGIN HIDDEN TESTS" not in page
+
+
+def test_a_page_keeps_the_instructors_markdown_and_escapes_a_students_scripts() -> None:
+    from nbconvert import HTMLExporter
+
+    course_notebook = nbformat.read(str(RELEASE_03), as_version=4)
+    answer = new_markdown_cell("My answer <script>alert(1)</script> <img src=x onerror=alert(2)> **bold**")
+    course_notebook.cells.append(answer)
+    result = Result("alice", "03_loss", Status.OK, notes=["cell '<script>alert(3)</script>' is not part of it"],
+                    notebook=course_notebook)
+    unsanitized, _ = HTMLExporter().from_notebook_node(feedback.feedback_notebook(result))
+    for _ in range(2):                       # the second page's sanitized cells are remembered ones
+        page = feedback.html(result)
+        assert "<script>alert" not in page and "onerror" not in page and "<strong>bold</strong>" in page
+        # Nothing else was escaped: the instructor's headings, paragraphs, tables and the code keep their markup.
+        assert page.count("&lt;") == unsanitized.count("&lt;") + 4
 
 
 def test_a_submission_that_did_not_run_gets_the_summary_alone() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Callable
@@ -39,8 +40,15 @@ def test_rounds_rerun_only_what_changed(course_copy: Callable[..., Path], monkey
     assert (facts["graded"], facts["reused"], started) == (2, 0, 3)     # the reference run, then two students
     assert first["reference"] > first["buggy"]
 
+    # A reused result keeps the page written before; a page that is gone is written again.
+    pages = {student: course / "feedback" / student / ID / f"{ID}.html" for student in STUDENTS}
+    pages["buggy"].unlink()
+    written = pages["reference"].stat().st_mtime_ns
     again, facts, started = round_()
     assert (again, facts["graded"], facts["reused"], started) == (first, 0, 2, 0)
+    assert pages["reference"].stat().st_mtime_ns == written
+    assert "Autograded score" in pages["buggy"].read_text()
+    assert "<html" not in incremental.cache_path(course, "buggy", ID).read_text()   # no page in the record
 
     # One student hands in a new notebook (here: the reference's answers): only that one runs again.
     shutil.copyfile(course / "submitted" / "reference" / ID / f"{ID}.ipynb",
@@ -67,8 +75,8 @@ def test_a_recorded_result_round_trips_and_a_stale_key_is_not_reused(tmp_path: P
                     cells=[CellVerdict("test_softmax", 2.0, 0.0, Status.ERROR, "boom", "CheckFailed")],
                     review=[ReviewItem("ann", ID, "softmax", 3, "x._data", "internals")],
                     notebook={"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, seconds=1.5)
-    incremental.store(tmp_path, result, "key-1")
-    assert incremental.load(tmp_path, "ann", ID, "key-1") == result
+    incremental.store(tmp_path, dataclasses.replace(result, page="<html>the page</html>"), "key-1")
+    assert incremental.load(tmp_path, "ann", ID, "key-1") == result       # the page is not part of the record
     assert incremental.load(tmp_path, "ann", ID, "key-2") is None
     assert incremental.load(tmp_path, "ann", ID, None) is None
     incremental.cache_path(tmp_path, "ann", ID).write_text("{not json")

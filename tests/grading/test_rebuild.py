@@ -98,6 +98,16 @@ def test_helpers():
     assert rb.nbgrader_meta(new_code_cell("x", metadata={"nbgrader": "junk"})) == {}
 
 
+def test_the_last_graded_cell_is_a_test_or_a_written_answer_never_an_experiment_after_it():
+    nb = instructor_notebook()
+    nb.cells.append(new_code_cell("plt.plot(f(np.ones(3)))"))       # the closing experiment: no grade
+    assert rb.last_graded_index(nb) == 3
+    nb.cells.append(new_markdown_cell("YOUR ANSWER HERE", metadata={"nbgrader": {
+        "grade": True, "solution": True, "points": 1, "grade_id": "why"}}))
+    assert rb.last_graded_index(nb) == 6
+    assert rb.last_graded_index(new_notebook()) == -1
+
+
 # --- honest and edited submissions ----------------------------------------------------------
 
 

@@ -1,9 +1,14 @@
-"""The sandbox's parts that need no kernel: reading records from the kernel's folder, the command prefix."""
+"""The sandbox: reading records from the kernel's folder, the command prefix, and a run that stops at a cell."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
+
+import nbformat
+import pytest
 
 from handgrad import record
 from handgrad.grading import bubblewrap, sandbox
@@ -52,3 +57,17 @@ def test_bubblewrap_binds_only_the_work_folder_writable(tmp_path: Path) -> None:
     assert writable == [str(tmp_path / "work")]
     assert str(data) in read_only and "/usr" in read_only
     assert not any(path.startswith(str(Path.home())) and "source" in path for path in read_only)
+
+
+@pytest.mark.skipif(not bubblewrap.bubblewrap_works(), reason="bubblewrap does not work here")
+def test_a_run_through_a_cell_leaves_the_cells_after_it_unrun() -> None:
+    ran = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"print('{text}')")
+                                          for text in ("graded", "last graded", "experiment")])
+    workdir = Path(tempfile.mkdtemp(prefix="hg-"))       # short: the kernel's unix sockets live there
+    try:
+        runs = sandbox.run_notebook(ran, workdir, Limits(), {}, "bubblewrap", through=1)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    assert [(run.index, run.status.value) for run in runs] == [(0, "ok"), (1, "ok")]
+    assert ran.cells[1].outputs[0]["text"] == "last graded\n"
+    assert ran.cells[2].outputs == [] and ran.cells[2].execution_count is None

@@ -8,6 +8,7 @@ corrupt, rejected) gets the summary alone.
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 
 import nbformat
@@ -60,11 +61,33 @@ def feedback_notebook(result: Result) -> nbformat.NotebookNode:
     return body
 
 
+# What a page may keep of the HTML in markdown cells and outputs (students write answers, notes quote their
+# metadata, their code prints HTML): nbconvert's list plus the tags of ordinary markdown. Anything else
+# (scripts, event handlers, forms, frames) is shown escaped, as text.
+PAGE_TAGS = frozenset({"a", "abbr", "acronym", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3",
+                       "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "span", "strong", "sub", "sup",
+                       "table", "tbody", "td", "th", "thead", "tr", "ul"})
+PAGE_ATTRIBUTES = {"*": ["class", "id"], "a": ["href", "title"], "abbr": ["title"], "acronym": ["title"],
+                   "img": ["src", "alt", "title", "width", "height"], "th": ["style"], "td": ["style"]}
+
+
+@functools.lru_cache(maxsize=4096)
+def _clean_html(text: str) -> str:
+    """A page's HTML with only :data:`PAGE_TAGS` left as markup; remembered, as most cells of a page are the
+    instructor's, the same for every student (sanitizing them was a third of a page's time)."""
+    import bleach
+    from bleach.css_sanitizer import CSSSanitizer
+
+    return str(bleach.clean(text, tags=PAGE_TAGS, attributes=PAGE_ATTRIBUTES,
+                            css_sanitizer=CSSSanitizer(allowed_css_properties=["text-align"])))
+
+
 def html(result: Result) -> str:
-    """The feedback page of one result, as standalone HTML."""
+    """The feedback page of one result, as standalone HTML, its markdown and outputs sanitized."""
     from nbconvert import HTMLExporter
 
-    page, _ = HTMLExporter().from_notebook_node(feedback_notebook(result))
+    exporter = HTMLExporter(sanitize_html=True, filters={"clean_html": _clean_html})
+    page, _ = exporter.from_notebook_node(feedback_notebook(result))
     return str(page)
 
 

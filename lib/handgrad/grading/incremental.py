@@ -73,6 +73,7 @@ def unit_key(course: Path, student: str, assignment: str, env: dict[str, str], l
 def _to_json(result: Result) -> dict[str, Any]:
     """A Result as plain JSON (statuses by value)."""
     data = dataclasses.asdict(result)
+    del data["page"]      # large (the page's styles): kept as the file feedback/, not in the record
     data["status"] = result.status.value
     for cell in data["cells"]:
         cell["status"] = cell["status"].value if isinstance(cell["status"], Status) else cell["status"]

@@ -44,6 +44,12 @@ def graded_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]
     return [cell for cell in notebook.cells if nbgrader_meta(cell).get("grade")]
 
 
+def last_graded_index(notebook: nbformat.NotebookNode) -> int:
+    """The index of the notebook's last graded cell (test or written answer), -1 without one: no grade
+    depends on a cell after it, so grading runs nothing past it."""
+    return max((i for i, cell in enumerate(notebook.cells) if nbgrader_meta(cell).get("grade")), default=-1)
+
+
 def is_autograded(cell: nbformat.NotebookNode) -> bool:
     """A graded code cell that is not a solution: its points are decided by running it."""
     meta = nbgrader_meta(cell)

@@ -40,7 +40,8 @@ def reference_records(course: Path, assignment: str, limits: Limits, isolation: 
         cached: dict[str, list[dict[str, Any]]] = json.loads(cache.read_text())
         return cached
     notebook = nbformat.read(str(source), as_version=4)
-    runs = sandbox.run_notebook(notebook, workdir, limits, env, isolation, read_only)
+    runs = sandbox.run_notebook(notebook, workdir, limits, env, isolation, read_only,
+                                through=rebuild.last_graded_index(notebook))   # as a student's run
     by_index = {run.index: run for run in runs}
     records: dict[str, list[dict[str, Any]]] = {}
     for index, cell in enumerate(notebook.cells):

@@ -115,6 +115,7 @@ class Result:
     review: list[ReviewItem] = field(default_factory=list)
     notebook: dict[str, Any] | None = None   # the sanitized executed notebook, when one ran
     seconds: float = 0.0
+    page: str = ""                    # the feedback page (HTML), rendered by the unit; not kept between rounds
 
     def score(self) -> float:
         """Points earned by the autograded cells."""

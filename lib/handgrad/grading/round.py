@@ -75,9 +75,13 @@ def discover(course: Path, assignments: list[str] | None) -> tuple[list[str], li
 
 
 def write_outputs(course: Path, results: list[Result]) -> Path:
-    """Gradebook, autograded notebooks, feedback, reports/grades.csv and the class report; pages are rendered
-    before any write."""
-    pages = {feedback.feedback_path(course, result): feedback.html(result) for result in results}
+    """Gradebook, autograded notebooks, feedback, reports/grades.csv and the class report; every page exists
+    before any write (a reused result's page is rendered again only when its file is gone)."""
+    pages = {}
+    for result in results:
+        path = feedback.feedback_path(course, result)
+        if result.page or not path.is_file():
+            pages[path] = result.page or feedback.html(result)
     gradebook.record_in_gradebook(course, results)
     for result in results:
         if result.notebook is not None:

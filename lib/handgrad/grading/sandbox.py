@@ -60,13 +60,15 @@ def prepare(workdir: Path, limits: Limits, env: dict[str, str], isolation: str,
 
 def run_notebook(notebook: nbformat.NotebookNode, workdir: Path, limits: Limits, env: dict[str, str],
                  isolation: str, read_only: list[Path] | None = None,
-                 launched: Runner | None = None) -> list[CellRun]:
-    """Execute every code cell of ``notebook`` (in place: outputs are filled) and say what happened to each;
-    ``launched``: a kernel :func:`prepare` made for this work folder and launched ahead, not yet used."""
+                 launched: Runner | None = None, through: int | None = None) -> list[CellRun]:
+    """Execute the code cells of ``notebook`` (in place: outputs are filled) and say what happened to each;
+    ``launched``: a kernel :func:`prepare` made for this work folder and launched ahead, not yet used;
+    ``through``: the last cell index to run (None: every cell; the cells after it stay unrun, with no run)."""
     runner = launched or prepare(workdir, limits, env, isolation, read_only)
     runner.adopt(notebook)
     records_path = workdir / RECORDS
-    runs = [CellRun(index=i) for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
+    last = len(notebook.cells) - 1 if through is None else through
+    runs = [CellRun(index=i) for i, cell in enumerate(notebook.cells) if cell.cell_type == "code" and i <= last]
     deadline = time.monotonic() + limits.notebook_budget
     succeeded: list[int] = []
     offset = 0

@@ -75,20 +75,27 @@ def _grade(job: Job) -> Result:
             status = submission.status if rebuild.is_autograded(cell) else Status.MANUAL
             result.cells.append(CellVerdict(meta["grade_id"], float(meta.get("points", 0)), 0.0, status,
                                             submission.reason))
-        result.seconds = time.monotonic() - started
-        return result
+        return _with_page(result, started)
     rebuilt = rebuild.rebuild(instructor, submission.notebook)
     result = Result(job.student, job.assignment, Status.OK, notes=rebuilt.notes)
     runs = {run.index: run for run in _run(job, rebuilt.notebook)}
     result.cells = _verdicts(job, rebuilt, runs)
     result.review = _review(job, rebuilt, result.cells)
     result.notebook = feedback.sanitize(rebuilt.notebook, result.cells)
+    return _with_page(result, started)
+
+
+def _with_page(result: Result, started: float) -> Result:
+    """The result with its feedback page rendered here (about 1 s: in parallel with the other units, or while
+    the next kernel imports) and the unit's seconds."""
+    result.page = feedback.html(result)
     result.seconds = time.monotonic() - started
     return result
 
 
 def _run(job: Job, notebook: nbformat.NotebookNode) -> list[CellRun]:
-    """Run the rebuilt notebook in the sandbox, in the kernel launched ahead for it if there is one; one
+    """Run the rebuilt notebook in the sandbox up to its last graded cell (the closing experiment after it
+    decides no grade and would double the time), in the kernel launched ahead for it if there is one; one
     retry, in a fresh kernel, as a kernel that cannot start is our failure."""
     setup = ahead.Setup.of(job.limits, job.env, job.isolation, job.read_only)
     launched = ahead.take(setup)
@@ -100,7 +107,8 @@ def _run(job: Job, notebook: nbformat.NotebookNode) -> list[CellRun]:
         try:
             return sandbox.run_notebook(notebook, workdir, job.limits, job.env, job.isolation,
                                         [Path(p) for p in job.read_only],
-                                        launched=launched.runner if launched else None)
+                                        launched=launched.runner if launched else None,
+                                        through=rebuild.last_graded_index(notebook))
         except RuntimeError as error:
             if attempt == 1:
                 raise InfrastructureError(f"the sandbox failed twice for {job.student}/{job.assignment}: "

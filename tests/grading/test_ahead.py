@@ -56,13 +56,14 @@ def nothing_waiting() -> Iterator[None]:
 
 def test_units_are_marked_while_enough_units_of_their_assignment_follow() -> None:
     jobs = [unit.Job("s", assignment, "", b"", "", {}, Limits(), "bubblewrap", {}) for assignment in "aaabb"]
-    assert [job.ahead for job in with_kernels_ahead(jobs, 1)] == [True, True, False, True, False]
-    assert [job.ahead for job in with_kernels_ahead(jobs, 2)] == [True, False, False, False, False]
+    assert [job.ahead for job in with_kernels_ahead(jobs, 1)] == [2, 1, 0, 1, 0]
+    assert [job.ahead for job in with_kernels_ahead(jobs, 2)] == [1, 0, 0, 0, 0]
+    assert [job.ahead for job in with_kernels_ahead(jobs * 3, 1)][:3] == [2, 2, 2]    # never more than two
 
 
 def test_under_the_limits_alone_no_kernel_is_launched_ahead() -> None:
     before = scratch_folders()
-    ahead.launch(setup_of({}, "limits"))
+    ahead.fill(setup_of({}, "limits"), 2)
     assert ahead.take(setup_of({}, "limits")) is None
     assert scratch_folders() == before
 
@@ -70,11 +71,11 @@ def test_under_the_limits_alone_no_kernel_is_launched_ahead() -> None:
 @needs_bubblewrap
 def test_a_kernel_launched_ahead_serves_only_its_own_setup() -> None:
     before = scratch_folders()
-    ahead.launch(setup_of({"WHICH": "one"}))
+    ahead.fill(setup_of({"WHICH": "one"}), 1)
     assert ahead.take(setup_of({"WHICH": "two"})) is None          # another setup: discarded
     assert scratch_folders() == before
 
-    ahead.launch(setup_of({"WHICH": "one"}))
+    ahead.fill(setup_of({"WHICH": "one"}), 1)
     launched = ahead.take(setup_of({"WHICH": "one"}))
     assert launched is not None and ahead.take(setup_of({"WHICH": "one"})) is None    # taken once
     ran = notebook("import os, sys\nprint(os.environ['WHICH'], 'torch' in sys.modules, os.getcwd())")
@@ -92,13 +93,14 @@ def test_each_unit_runs_in_a_fresh_kernel_and_nothing_is_left_behind() -> None:
     job = unit.Job("s", "a", "", b"", "", {}, Limits(), "bubblewrap", {})
     counting = ("import builtins\nbuiltins.notebooks_seen = getattr(builtins, 'notebooks_seen', 0) + 1\n"
                 "print(builtins.notebooks_seen)")
-    waiting = []
-    for last in (False, False, True):
+    waiting, folders = [], set()
+    for count in (2, 1, 0):                                     # as a round of three units marks them
         ran = notebook(counting)
-        unit._run(dataclasses.replace(job, ahead=not last), ran)
+        unit._run(dataclasses.replace(job, ahead=count), ran)
         assert printed(ran.cells[0]).strip() == "1"            # no state of an earlier notebook
-        waiting.append(ahead._waiting.workdir if ahead._waiting else None)
-    assert waiting[0] is not None and waiting[1] is not None and waiting[0] != waiting[1]
-    assert waiting[2] is None                                   # the last unit launched nothing
+        waiting.append(ahead.waiting())
+        folders |= {launched.workdir for launched in ahead._waiting}
+    assert waiting == [2, 1, 0]                                 # the last units launched nothing more
+    assert len(folders) == 2                                    # one folder per kernel
     assert scratch_folders() == before                          # every scratch folder removed
 

@@ -50,6 +50,7 @@ def test_the_jail_comes_last_with_the_limits(tmp_path: Path) -> None:
 def test_bubblewrap_binds_only_the_work_folder_writable(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
+    (tmp_path / "work").mkdir()
     command = bubblewrap.sandbox_command(tmp_path / "work", Limits(), [data], "bubblewrap")
     assert command[0] == "bwrap" and "--die-with-parent" in command
     writable = [command[i + 1] for i, arg in enumerate(command) if arg == "--bind"]
@@ -71,3 +72,28 @@ def test_a_run_through_a_cell_leaves_the_cells_after_it_unrun() -> None:
     assert [(run.index, run.status.value) for run in runs] == [(0, "ok"), (1, "ok")]
     assert ran.cells[1].outputs[0]["text"] == "last graded\n"
     assert ran.cells[2].outputs == [] and ran.cells[2].execution_count is None
+
+
+@pytest.mark.skipif(os.getuid() != 0 or not bubblewrap.bubblewrap_works(),
+                    reason="only root runs each kernel as a user of its own; bubblewrap needed")
+def test_kernels_running_at_once_share_no_process_limit() -> None:
+    """One student's kernel taking every process it may leaves another's, running meanwhile, its own."""
+    hog = ("import subprocess\nkids = []\ntry:\n    while len(kids) < 200:\n"
+           "        kids.append(subprocess.Popen(['sleep', '30']))\nexcept OSError:\n    pass\nprint(len(kids))")
+    spawn = ("import subprocess\nkids = []\ntry:\n    while len(kids) < 5:\n"
+             "        kids.append(subprocess.Popen(['sleep', '30']))\nexcept OSError:\n    pass\nprint(len(kids))")
+    folders = [Path(tempfile.mkdtemp(prefix="hg-")) for _ in range(2)]
+    runners = [sandbox.prepare(folder, Limits(processes=40), {}, "bubblewrap") for folder in folders]
+    try:
+        for runner, source in zip(runners, (hog, spawn)):
+            runner.adopt(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)]))
+            runner.start()                                # both kernels run at once
+        statuses = [runner.execute(0)[0].value for runner in runners]
+        printed = [runner.notebook.cells[0].outputs[0].get("text", "").strip() for runner in runners]
+    finally:
+        for runner, folder in zip(runners, folders):
+            runner.stop()
+            shutil.rmtree(folder, ignore_errors=True)
+    assert statuses == ["ok", "ok"]
+    assert 0 < int(printed[0]) < 40                      # the first kernel reached its limit
+    assert printed[1] == "5"                             # the second still starts its own

@@ -1,15 +1,16 @@
-"""A kernel launched ahead: while one unit runs, the sandboxed kernel of this process's next unit starts and
-makes its imports (:data:`handgrad.grading.kernel.PRELOAD`), so that unit finds it ready.
+"""Kernels launched ahead: while one unit runs, the sandboxed kernels of this process's next units start and
+make their imports (:data:`handgrad.grading.kernel.PRELOAD`), so those units find them ready.
 
 Every unit still gets a kernel of its own, fresh, in a sandbox and work folder of its own, launched
 before its student is known; no kernel ever runs a second notebook. Only under bubblewrap: there the
-kernel running now cannot see the one waiting (own mount, pid, ipc and network namespaces), while
-under the limits alone two kernels of the same user could reach each other.
+kernel running now cannot see the ones waiting (own mount, pid, ipc and network namespaces), while
+under the limits alone kernels share /tmp and see each other's processes.
 """
 
 from __future__ import annotations
 
 import atexit
+import collections
 import multiprocessing.util
 import shutil
 import tempfile
@@ -46,53 +47,67 @@ class Launched:
     runner: Runner
 
 
-_waiting: Launched | None = None      # at most one per process (a worker's threads share it)
+_waiting: collections.deque[Launched] = collections.deque()   # oldest first; a worker's threads share it
 _lock = threading.Lock()
 _cleanup_registered = False
 
 
 def take(setup: Setup) -> Launched | None:
-    """The kernel launched ahead for ``setup``, now the caller's (who stops it and removes its folder); one
-    launched for another setup is discarded."""
-    found = _swap(None)
-    if found is not None and found.setup != setup:
-        _discard(found)
-        found = None
+    """The oldest kernel launched ahead for ``setup``, now the caller's (who stops it and removes its folder);
+    kernels launched for another setup are discarded."""
+    other = []
+    found = None
+    with _lock:
+        while _waiting and found is None:
+            candidate = _waiting.popleft()
+            if candidate.setup == setup:
+                found = candidate
+            else:
+                other.append(candidate)
+    for launched in other:
+        _discard(launched)
     return found
 
 
-def launch(setup: Setup) -> None:
-    """Launch the kernel of this process's next unit (under bubblewrap only); it waits for :func:`take`."""
-    discard()
-    if setup.isolation != "bubblewrap":
+def waiting() -> int:
+    """How many kernels wait in this process."""
+    with _lock:
+        return len(_waiting)
+
+
+def fill(setup: Setup, count: int) -> None:
+    """Launch kernels for this process's next units until ``count`` of them wait (under bubblewrap only);
+    kernels waiting for another setup are discarded."""
+    if setup.isolation != "bubblewrap" or count <= 0:
         return
+    with _lock:
+        other = [launched for launched in _waiting if launched.setup != setup]
+        for launched in other:
+            _waiting.remove(launched)
+        missing = count - len(_waiting)
+    for launched in other:
+        _discard(launched)
     _register_cleanup()
-    workdir = Path(tempfile.mkdtemp(prefix="hg-"))
-    runner = sandbox.prepare(workdir, setup.limits, dict(setup.env), setup.isolation,
-                             [Path(p) for p in setup.read_only])
-    try:
-        runner.launch()
-    except Exception:   # noqa: BLE001 - nothing lost: the next unit starts its own kernel and reports a failure
-        _discard(Launched(setup, workdir, runner))
-        return
-    replaced = _swap(Launched(setup, workdir, runner))
-    if replaced is not None:    # another thread of this worker launched one meanwhile
-        _discard(replaced)
+    for _ in range(missing):
+        workdir = Path(tempfile.mkdtemp(prefix="hg-"))
+        runner = sandbox.prepare(workdir, setup.limits, dict(setup.env), setup.isolation,
+                                 [Path(p) for p in setup.read_only])
+        try:
+            runner.launch()
+        except Exception:   # noqa: BLE001 - nothing lost: a unit without one starts its own kernel, reports failures
+            _discard(Launched(setup, workdir, runner))
+            return
+        with _lock:
+            _waiting.append(Launched(setup, workdir, runner))
 
 
 def discard() -> None:
-    """Stop the kernel waiting in this process, if any, and remove its folder."""
-    found = _swap(None)
-    if found is not None:
-        _discard(found)
-
-
-def _swap(new: Launched | None) -> Launched | None:
-    """Put ``new`` in the waiting place; what was there."""
-    global _waiting
+    """Stop every kernel waiting in this process and remove their folders."""
     with _lock:
-        found, _waiting = _waiting, new
-    return found
+        found = list(_waiting)
+        _waiting.clear()
+    for launched in found:
+        _discard(launched)
 
 
 def _discard(launched: Launched) -> None:
@@ -101,7 +116,7 @@ def _discard(launched: Launched) -> None:
 
 
 def _register_cleanup() -> None:
-    """Discard the waiting kernel when this process ends (a pool's worker ends through multiprocessing)."""
+    """Discard the waiting kernels when this process ends (a pool's worker ends through multiprocessing)."""
     global _cleanup_registered
     if not _cleanup_registered:
         atexit.register(discard)

@@ -15,9 +15,16 @@ from pathlib import Path
 
 from handgrad.grading.limits import Limits
 
-# The kernel runs as this user when the round runs as root: a process limit counts per user,
-# and root would be exempt from it.
-SANDBOX_UID = 65534
+# When the round runs as root, each kernel runs as a user of its own from this range (no account has one):
+# root would be exempt from the process limit, which counts per user, and kernels running at once (--jobs,
+# kernels launched ahead) must neither share that count nor be able to signal each other.
+SANDBOX_UIDS = range(0x40000000, 0x7FFFFFFF)
+
+
+def sandbox_uid(workdir: Path) -> int:
+    """The user of the kernel working in ``workdir`` (an existing folder): one of its own, from the folder's
+    inode number, which no other folder existing at the same time on that filesystem has."""
+    return SANDBOX_UIDS.start + os.stat(workdir).st_ino % len(SANDBOX_UIDS)
 
 
 def bubblewrap_works() -> bool:
@@ -40,16 +47,16 @@ def readable_roots(extra: list[Path]) -> list[Path]:
     return [root for root in roots if root.exists()]
 
 
-def jail_command(limits: Limits) -> list[str]:
-    """The resource-limit wrapper (dropping to the sandbox user when run as root)."""
+def jail_command(limits: Limits, uid: int) -> list[str]:
+    """The resource-limit wrapper (dropping to the user ``uid`` when run as root)."""
     jail = [sys.executable, "-m", "handgrad.grading.jail", "--data-bytes", str(limits.data_bytes),
             "--processes", str(limits.processes), "--file-bytes", str(limits.file_bytes)]
-    return jail + (["--user", str(SANDBOX_UID), "--"] if os.getuid() == 0 else ["--"])
+    return jail + (["--user", str(uid), "--"] if os.getuid() == 0 else ["--"])
 
 
 def sandbox_command(workdir: Path, limits: Limits, read_only: list[Path], isolation: str) -> list[str]:
     """The prefix that puts a kernel command in the sandbox (``isolation`` "bubblewrap" or "limits")."""
-    jail = jail_command(limits)
+    jail = jail_command(limits, sandbox_uid(workdir))
     if isolation != "bubblewrap":
         return jail
     # As root, keep the user namespace of the host so the jail can switch to the sandbox user.

@@ -1,7 +1,7 @@
 """Run a round's units: one by one in this process, in a process pool (``jobs``), or on any
 ``concurrent.futures``-style executor such as a Dask client; results come back in the jobs' order.
 
-While a unit runs, the process that grades it launches the kernel of its next unit like it
+While a unit runs, the process that grades it launches the kernels of its next units like it
 (:mod:`handgrad.grading.ahead`) when enough units of that assignment are left.
 """
 
@@ -19,6 +19,9 @@ from handgrad.grading.results import InfrastructureError, Result
 from handgrad.grading.unit import Job, grade_one
 
 DASK_RETRIES = 3   # a unit whose worker died is run again, up to this many times
+# Kernels a process keeps launched ahead. A kernel's start (about 4 s of one core here, mostly importing
+# torch) outlasts a unit's own work (about 1.5 s): with one ahead, a core idles while the unit waits for it.
+KERNELS_AHEAD = 2
 
 
 def is_dask(executor: Any) -> bool:
@@ -27,13 +30,14 @@ def is_dask(executor: Any) -> bool:
 
 
 def with_kernels_ahead(job_list: list[Job], workers: int) -> list[Job]:
-    """The jobs, each marked ``ahead`` while at least ``workers`` units of its assignment follow it (then the
-    process that grades it will most likely grade another like it, so it launches that kernel meanwhile)."""
+    """The jobs, each with how many kernels its process should have launched ahead: as many units of its
+    assignment as that process will most likely grade after it (those that follow, shared among the
+    ``workers``), at most :data:`KERNELS_AHEAD`."""
     left = collections.Counter(job.assignment for job in job_list)
     marked = []
     for job in job_list:
         left[job.assignment] -= 1
-        marked.append(dataclasses.replace(job, ahead=left[job.assignment] >= workers))
+        marked.append(dataclasses.replace(job, ahead=min(KERNELS_AHEAD, left[job.assignment] // workers)))
     return marked
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import nbformat
 
 from handgrad import record
-from handgrad.grading.bubblewrap import SANDBOX_UID
+from handgrad.grading.bubblewrap import sandbox_uid
 from handgrad.grading.kernel import Runner, error_of
 from handgrad.grading.limits import Limits
 from handgrad.grading.results import CellRun, Status
@@ -53,7 +53,7 @@ def prepare(workdir: Path, limits: Limits, env: dict[str, str], isolation: str,
     """A kernel runner for the work folder (created, the sandbox user's), not started and with no notebook yet."""
     workdir.mkdir(parents=True, exist_ok=True)
     if os.getuid() == 0:
-        os.chown(workdir, SANDBOX_UID, SANDBOX_UID)
+        os.chown(workdir, sandbox_uid(workdir), sandbox_uid(workdir))
     kernel_env = {**env, record.ENV_VAR: str(workdir / RECORDS)}
     return Runner(nbformat.v4.new_notebook(), workdir, limits, kernel_env, isolation, read_only or [])
 

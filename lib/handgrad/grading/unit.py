@@ -48,7 +48,7 @@ class Job:
     env: dict[str, str]
     read_only: tuple[str, ...] = ()
     stubs: dict[str, str] = field(default_factory=dict)   # solution grade_id -> its source in the release
-    ahead: bool = False                # this process will grade another unit like it: launch that kernel now
+    ahead: int = 0                     # kernels to have waiting for this process's next units like it
 
 
 def grade_one(job: Job) -> Result:
@@ -99,8 +99,7 @@ def _run(job: Job, notebook: nbformat.NotebookNode) -> list[CellRun]:
     retry, in a fresh kernel, as a kernel that cannot start is our failure."""
     setup = ahead.Setup.of(job.limits, job.env, job.isolation, job.read_only)
     launched = ahead.take(setup)
-    if job.ahead:
-        ahead.launch(setup)        # the next unit's kernel imports while this one runs
+    ahead.fill(setup, job.ahead)   # the next units' kernels import while this one runs
     for attempt in range(2):
         # A scratch folder of this unit on the machine that runs it (short: the kernel's unix sockets live there).
         workdir = launched.workdir if launched else Path(tempfile.mkdtemp(prefix="hg-"))

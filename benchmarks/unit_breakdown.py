@@ -1,6 +1,6 @@
 """Where a grading unit's seconds go: a few students of one assignment graded with ``--jobs 1`` (a script).
 
-    .venv/bin/python benchmarks/unit_breakdown.py [--assignment 03_loss] [--students 6]
+    .venv/bin/python benchmarks/unit_breakdown.py [--assignment 03_loss] [--students 6] [--ahead N]
 
 The class is made as in ``class_round.py`` (samples, catalogue bugs, alternatives). After an
 untimed first round (release/ and the reference run), a forced round is timed; the kernel's
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from handgrad import venv
-from handgrad.grading import kernel, unit
+from handgrad.grading import dispatch, kernel, unit
 from handgrad.grading.round import run_round
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,7 +53,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assignment", default="03_loss")
     parser.add_argument("--students", type=int, default=6)
+    parser.add_argument("--ahead", type=int, default=dispatch.KERNELS_AHEAD, help="kernels launched ahead")
     args = parser.parse_args()
+    dispatch.KERNELS_AHEAD = args.ahead
     os.environ.update(venv.on_path())
     for owner, name, phase in ((kernel.Runner, "start", "kernel start, none ahead"),
                                (kernel.Runner, "connect", "wait for a kernel (all)"),
@@ -72,7 +74,7 @@ def main() -> None:
         results, _ = run_round(course, [args.assignment], do_release=False, force=True)
         wall = time.perf_counter() - started
     n = len(results)
-    print(f"{n} students x {args.assignment}, --jobs 1: wall {wall:.1f} s, {wall / n:.2f} s per notebook, "
+    print(f"{n} students x {args.assignment}, --jobs 1, {args.ahead} kernel(s) ahead: wall {wall:.1f} s, {wall / n:.2f} s per notebook, "
           f"median unit {statistics.median(r.seconds for r in results):.2f} s; load {os.getloadavg()[0]:.2f}")
     for phase, seconds in SPENT.items():
         print(f"  {phase:<26} {sum(seconds) / n:6.2f} s per unit ({len(seconds)} calls)")

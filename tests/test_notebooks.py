@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from handgrad.grading.rebuild import last_graded_index
 from tests.notebooks.harness import nbgrader_meta, release_source, source_notebook
 
 COURSE = Path(__file__).resolve().parents[1]
@@ -93,12 +94,17 @@ def test_release_equals_what_nbgrader_generates_now(graded_samples: tuple[Path, 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_source_notebook_runs_in_a_real_kernel_under_grading(assignment: str,
                                                              graded_samples: tuple[Path, str]) -> None:
-    """The reference sample is the source notebook: in the sandboxed round every cell of it ran without an
-    error (experiments included, reported by cell, not stopped at the first)."""
+    """The reference sample is the source notebook: in the sandboxed round every cell up to the last graded one
+    ran without an error (reported by cell, not stopped at the first), and none after it ran: the closing
+    experiment decides no grade (the browser suite and the hand-out test run it)."""
     course, _ = graded_samples
     executed = nbformat.read(str(course / "autograded" / "reference" / assignment / f"{assignment}.ipynb"), 4)
-    code_cells = [c for c in executed.cells if c.cell_type == "code"]
-    assert code_cells and all(c.get("execution_count") for c in code_cells), "not every code cell ran"
-    errors = [nbgrader_meta(c).get("grade_id") or c.source[:60] for c in code_cells
+    last = last_graded_index(executed)
+    code_cells = [(i, c) for i, c in enumerate(executed.cells) if c.cell_type == "code"]
+    ran = [c for i, c in code_cells if i <= last]
+    after = [c for i, c in code_cells if i > last]
+    assert ran and all(c.get("execution_count") for c in ran), "not every code cell up to the last graded one ran"
+    assert after and not any(c.get("execution_count") or c.get("outputs") for c in after), "the experiment ran"
+    errors = [nbgrader_meta(c).get("grade_id") or c.source[:60] for c in ran
               if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
     assert errors == []

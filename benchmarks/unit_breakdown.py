@@ -74,7 +74,8 @@ def main() -> None:
         results, _ = run_round(course, [args.assignment], do_release=False, force=True)
         wall = time.perf_counter() - started
     n = len(results)
-    print(f"{n} students x {args.assignment}, --jobs 1, {args.ahead} kernel(s) ahead: wall {wall:.1f} s, {wall / n:.2f} s per notebook, "
+    print(f"{n} students x {args.assignment}, --jobs 1, {args.ahead} kernel(s) ahead: wall {wall:.1f} s, "
+          f"{wall / n:.2f} s per notebook, "
           f"median unit {statistics.median(r.seconds for r in results):.2f} s; load {os.getloadavg()[0]:.2f}")
     for phase, seconds in SPENT.items():
         print(f"  {phase:<26} {sum(seconds) / n:6.2f} s per unit ({len(seconds)} calls)")
